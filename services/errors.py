@@ -16,6 +16,7 @@ __all__ = [
     "InvalidTransitionError",
     "GenerationError",
     "ModelNotAvailableError",
+    "GenerationRequestError",
 ]
 
 
@@ -70,3 +71,7 @@ class GenerationError(DgxMusicError, RuntimeError):
 
 class ModelNotAvailableError(GenerationError):
     """A model backend or its local weights are not installed."""
+
+
+class GenerationRequestError(GenerationError, ValueError):
+    """A generation request has a wrong value (empty prompt, duration or tempo out of range)."""
