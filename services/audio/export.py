@@ -1,0 +1,291 @@
+"""AudioExporter: a tensor from a music model becomes a loudness-normalized WAV file.
+
+Normalization is one linear gain to ``target_lufs`` (BS.1770-5 integrated loudness),
+capped so that the output true peak stays at or below ``true_peak_ceiling`` dBTP (the
+spec's "fallback to peak normalization"): the output never clips, at any bit depth.
+Audio below the -70 LUFS absolute gate is written unchanged. Files are written
+atomically: a temporary file in the target folder, flushed to disk, then renamed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ..config import get_settings
+from ..errors import AudioValidationError, BatchExportError
+from ._arrays import as_audio_array, validate_sample_rate
+from ._atomic import atomic_output
+from .loudness import ABSOLUTE_GATE_LUFS, measure_loudness
+
+__all__ = ["AudioExporter", "ExportResult", "GainDecision", "SUPPORTED_BIT_DEPTHS", "plan_gain"]
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_BIT_DEPTHS = ("PCM_16", "PCM_24", "PCM_32", "FLOAT")
+_TARGET_RANGE_LUFS = (-70.0, 0.0)
+_CEILING_RANGE_DBTP = (-20.0, 0.0)
+_WAV_LIMIT_BYTES = 0xFFFFFFFF - 1024  # larger data needs RF64
+_BYTES_PER_SAMPLE = {"PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4}
+
+
+@dataclass(frozen=True)
+class GainDecision:
+    """How an export changes the level: the gain (dB) and what it leads to.
+
+    ``reason`` is one of ``"loudness"`` (gain to the target), ``"true_peak_cap"`` (the
+    ceiling bound the gain), ``"silent"`` (below -70 LUFS, unchanged), ``"disabled"``
+    (normalization off), ``"clip_guard"`` (normalization off, but PCM samples above full
+    scale were lowered to the ceiling instead of clipping).
+    """
+
+    gain_db: float
+    reason: str
+    input_lufs: float
+    output_lufs: float
+    output_true_peak_dbtp: float
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """A written file: its path, its size in bytes, and the gain decision that shaped it."""
+
+    path: str
+    size_bytes: int
+    gain: GainDecision
+
+
+def plan_gain(
+    integrated_lufs: float,
+    true_peak_dbtp: float,
+    target_lufs: float,
+    true_peak_ceiling: float,
+) -> GainDecision:
+    """The single gain (dB) that brings audio to ``target_lufs`` without exceeding the ceiling."""
+    if not integrated_lufs > ABSOLUTE_GATE_LUFS:
+        return GainDecision(0.0, "silent", integrated_lufs, integrated_lufs, true_peak_dbtp)
+    gain_db = target_lufs - integrated_lufs
+    reason = "loudness"
+    if true_peak_dbtp + gain_db > true_peak_ceiling:
+        gain_db = true_peak_ceiling - true_peak_dbtp
+        reason = "true_peak_cap"
+    return GainDecision(gain_db, reason, integrated_lufs, integrated_lufs + gain_db, true_peak_dbtp + gain_db)
+
+
+def _validate_level(name: str, value: Any, bounds: Tuple[float, float]) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number; got {type(value).__name__}")
+    value = float(value)
+    if not (math.isfinite(value) and bounds[0] <= value <= bounds[1]):
+        raise ValueError(f"{name} must be between {bounds[0]} and {bounds[1]}; got {value!r}")
+    return value
+
+
+def _validate_bit_depth(bit_depth: Any) -> str:
+    if not isinstance(bit_depth, str):
+        raise TypeError(f"bit_depth must be a string such as 'PCM_16'; got {type(bit_depth).__name__}")
+    normalized = bit_depth.strip().upper()
+    if normalized not in SUPPORTED_BIT_DEPTHS:
+        raise AudioValidationError(
+            f"bit_depth must be one of {', '.join(SUPPORTED_BIT_DEPTHS)}; got {bit_depth!r}"
+        )
+    return normalized
+
+
+def _validate_output_path(output_path: Any) -> Path:
+    if not isinstance(output_path, (str, os.PathLike)):
+        raise TypeError(f"output_path must be a str or os.PathLike; got {type(output_path).__name__}")
+    path = Path(output_path)
+    if str(output_path).strip() == "" or path.name in ("", ".", ".."):
+        raise AudioValidationError(f"output_path must name a file; got {str(output_path)!r}")
+    if path.suffix.lower() != ".wav":
+        raise AudioValidationError(f"output_path must end in .wav (this exporter writes WAV); got {str(path)!r}")
+    if path.is_dir():
+        raise IsADirectoryError(f"output_path is a directory: {str(path)!r}")
+    return path
+
+
+class AudioExporter:
+    """Export (channels, samples) audio to WAV at a target loudness with a true-peak ceiling.
+
+    ``target_lufs`` defaults to ``AUDIO_TARGET_LUFS`` (-16.0 LUFS), ``true_peak_ceiling``
+    to ``AUDIO_TRUE_PEAK_CEILING`` (-1.0 dBTP). ``AUDIO_NORMALIZE=false`` turns
+    normalization off for every export, whatever ``normalize`` a call passes.
+    """
+
+    def __init__(
+        self,
+        target_lufs: Optional[float] = None,
+        *,
+        true_peak_ceiling: Optional[float] = None,
+        max_workers: Optional[int] = None,
+    ) -> None:
+        settings = get_settings()
+        self.target_lufs = _validate_level(
+            "target_lufs", settings.audio_target_lufs if target_lufs is None else target_lufs, _TARGET_RANGE_LUFS
+        )
+        self.true_peak_ceiling = _validate_level(
+            "true_peak_ceiling",
+            settings.audio_true_peak_ceiling if true_peak_ceiling is None else true_peak_ceiling,
+            _CEILING_RANGE_DBTP,
+        )
+        self.normalization_enabled = settings.audio_normalize
+        if max_workers is not None and (isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1):
+            raise ValueError(f"max_workers must be a positive int; got {max_workers!r}")
+        self.max_workers = max_workers or os.cpu_count() or 1
+
+    # -- single export ---------------------------------------------------------------------
+
+    def export_wav(
+        self,
+        audio_tensor: Any,
+        output_path: Union[str, Path],
+        sample_rate: int = 32000,
+        normalize: bool = True,
+        bit_depth: str = "PCM_16",
+    ) -> Tuple[str, int]:
+        """Write ``audio_tensor`` ((samples,), (channels, samples) or (1, channels, samples),
+        torch tensor on any device or ndarray, any float dtype) to ``output_path`` as WAV.
+
+        Returns ``(path, size in bytes)``. Raises ``TypeError``/``ValueError`` naming the
+        problem before anything is written; on any failure no file is left at the path.
+        """
+        result = self.export(audio_tensor, output_path, sample_rate, normalize, bit_depth)
+        return result.path, result.size_bytes
+
+    def export(
+        self,
+        audio_tensor: Any,
+        output_path: Union[str, Path],
+        sample_rate: int = 32000,
+        normalize: bool = True,
+        bit_depth: str = "PCM_16",
+    ) -> ExportResult:
+        """As :meth:`export_wav`, returning an :class:`ExportResult` with the gain decision."""
+        path, audio, rate, subtype = self._validate(audio_tensor, output_path, sample_rate, bit_depth)
+        processed, decision = self._apply_gain(audio, rate, normalize, subtype)
+        size = self._write(processed, path, rate, subtype)
+        return ExportResult(str(path), size, decision)
+
+    def _validate(self, audio_tensor, output_path, sample_rate, bit_depth):
+        subtype = _validate_bit_depth(bit_depth)
+        rate = validate_sample_rate(sample_rate)
+        path = _validate_output_path(output_path)
+        audio = as_audio_array(audio_tensor, name="audio_tensor")
+        return path, audio, rate, subtype
+
+    def _apply_gain(self, audio: np.ndarray, sample_rate: int, normalize: bool, subtype: str):
+        if not isinstance(normalize, (bool, np.bool_)):
+            raise TypeError(f"normalize must be a bool; got {type(normalize).__name__}")
+        if normalize and self.normalization_enabled:
+            report = measure_loudness(audio, sample_rate)
+            decision = plan_gain(report.integrated_lufs, report.true_peak_dbtp, self.target_lufs, self.true_peak_ceiling)
+            if decision.reason == "true_peak_cap":
+                logger.info(
+                    "true-peak ceiling %.1f dBTP bound the gain: reached %.2f LUFS instead of %.2f LUFS",
+                    self.true_peak_ceiling, decision.output_lufs, self.target_lufs,
+                )
+            elif decision.reason == "silent":
+                logger.info("audio below %.0f LUFS: written without normalization", ABSOLUTE_GATE_LUFS)
+        else:
+            decision = self._clip_guard(audio, sample_rate, subtype)
+        if decision.gain_db == 0.0:
+            return audio.astype(np.float32, copy=False), decision
+        gain = np.float32(10.0 ** (decision.gain_db / 20.0))
+        return np.multiply(audio, gain, dtype=np.float32), decision
+
+    def _clip_guard(self, audio: np.ndarray, sample_rate: int, subtype: str) -> GainDecision:
+        """Without normalization, samples are kept, unless PCM would clip them."""
+        peak = float(max(audio.max(), -audio.min()))
+        if subtype == "FLOAT" or peak <= 1.0:
+            return GainDecision(0.0, "disabled", math.nan, math.nan, math.nan)
+        report = measure_loudness(audio, sample_rate)
+        gain_db = self.true_peak_ceiling - report.true_peak_dbtp
+        logger.warning(
+            "samples reach %.2f dBFS, beyond what %s can hold: lowered by %.2f dB to the %.1f dBTP ceiling",
+            20 * math.log10(peak), subtype, -gain_db, self.true_peak_ceiling,
+        )
+        return GainDecision(
+            gain_db, "clip_guard", report.integrated_lufs, report.integrated_lufs + gain_db, self.true_peak_ceiling
+        )
+
+    @staticmethod
+    def _write(audio: np.ndarray, path: Path, sample_rate: int, subtype: str) -> int:
+        import soundfile
+
+        data_bytes = audio.size * _BYTES_PER_SAMPLE[subtype]
+        container = "WAV" if data_bytes < _WAV_LIMIT_BYTES else "RF64"
+        with atomic_output(path) as handle:
+            with soundfile.SoundFile(
+                handle, mode="w", samplerate=sample_rate, channels=audio.shape[0], subtype=subtype, format=container
+            ) as sound:
+                sound.write(audio.T)
+        return path.stat().st_size
+
+    # -- batch export ----------------------------------------------------------------------
+
+    def export_wav_batch(
+        self,
+        audio_tensors: Sequence[Any],
+        output_paths: Sequence[Union[str, Path]],
+        sample_rate: int = 32000,
+        normalize: bool = True,
+        bit_depth: str = "PCM_16",
+    ) -> List[Tuple[str, int]]:
+        """Export many clips in parallel (``max_workers`` threads); results in input order.
+
+        Every item is attempted. If any fails, the others are still written and a
+        :class:`~services.errors.BatchExportError` is raised whose ``results`` hold
+        ``(path, size)`` or ``None`` per item and whose ``failures`` map each failed
+        index to its exception.
+        """
+        if isinstance(audio_tensors, (str, bytes)) or not isinstance(audio_tensors, Sequence):
+            raise TypeError(f"audio_tensors must be a list; got {type(audio_tensors).__name__}")
+        if isinstance(output_paths, (str, bytes)) or not isinstance(output_paths, Sequence):
+            raise TypeError(f"output_paths must be a list; got {type(output_paths).__name__}")
+        if len(audio_tensors) != len(output_paths):
+            raise ValueError(
+                f"audio_tensors and output_paths differ in length: {len(audio_tensors)} vs {len(output_paths)}"
+            )
+        resolved = [os.path.abspath(p) if isinstance(p, (str, os.PathLike)) else None for p in output_paths]
+        duplicates = sorted({p for p in resolved if p is not None and resolved.count(p) > 1})
+        if duplicates:
+            raise ValueError(f"output_paths name the same file more than once: {duplicates!r}")
+        if not audio_tensors:
+            return []
+
+        def export(index: int):
+            try:
+                return self.export_wav(audio_tensors[index], output_paths[index], sample_rate, normalize, bit_depth), None
+            except Exception as exc:  # reported per item below
+                return None, exc
+
+        workers = min(self.max_workers, len(audio_tensors))
+        if workers == 1:
+            outcomes = [export(i) for i in range(len(audio_tensors))]
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as pool:
+                outcomes = list(pool.map(export, range(len(audio_tensors))))
+        results = [result for result, _ in outcomes]
+        failures = {i: exc for i, (_, exc) in enumerate(outcomes) if exc is not None}
+        if failures:
+            raise BatchExportError(results, failures)
+        return results
+
+    def get_info(self) -> dict:
+        """The exporter's configuration (the spec's keys plus the ceiling and worker count)."""
+        return {
+            "target_lufs": self.target_lufs,
+            "normalization_available": True,
+            "normalization_enabled": self.normalization_enabled,
+            "supported_bit_depths": list(SUPPORTED_BIT_DEPTHS),
+            "true_peak_ceiling": self.true_peak_ceiling,
+            "max_workers": self.max_workers,
+        }
