@@ -24,7 +24,9 @@ length; :class:`LoudnessMeter` also accepts audio block by block.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Optional, Sequence
@@ -171,6 +173,39 @@ def _interpolated_peak(padded: np.ndarray, history: int, threshold: float) -> fl
     return peak
 
 
+# --- BLAS threads ----------------------------------------------------------------------------
+
+_blas_lock = threading.Lock()
+_blas_state = {"users": 0, "limiter": None, "controller": None}
+
+
+@contextlib.contextmanager
+def _single_threaded_blas():
+    """Run the interpolation products on one BLAS thread.
+
+    They are many small products: a multi-threaded OpenBLAS spends more time waking and
+    synchronising its threads than computing (5x slower on a busy 2-core machine), and
+    the batch exporter already runs one meter per core. The limit is process-wide, so it
+    is reference-counted across concurrent meters and lifted when the last one leaves.
+    """
+    with _blas_lock:
+        if _blas_state["users"] == 0:
+            if _blas_state["controller"] is None:
+                from threadpoolctl import ThreadpoolController
+
+                _blas_state["controller"] = ThreadpoolController()
+            _blas_state["limiter"] = _blas_state["controller"].limit(limits=1, user_api="blas")
+        _blas_state["users"] += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_state["users"] -= 1
+            if _blas_state["users"] == 0:
+                _blas_state["limiter"].restore_original_limits()
+                _blas_state["limiter"] = None
+
+
 # --- the meter -----------------------------------------------------------------------------
 
 
@@ -233,8 +268,9 @@ class LoudnessMeter:
                 f"block has {audio.shape[0]} channels; this meter measures {self.channels}"
             )
         chunk = int(CHUNK_SECONDS * self.sample_rate)
-        for start in range(0, audio.shape[1], chunk):
-            self._process(audio[:, start : start + chunk])
+        with _single_threaded_blas():
+            for start in range(0, audio.shape[1], chunk):
+                self._process(audio[:, start : start + chunk])
 
     def _process(self, x: np.ndarray) -> None:
         from scipy.signal import sosfilt  # deferred: scipy.signal is a heavy import
@@ -291,6 +327,10 @@ class LoudnessMeter:
 
     # -- reading -------------------------------------------------------------------------
 
+    def _flush_true_peak_single_threaded(self) -> float:
+        with _single_threaded_blas():
+            return self._flush_true_peak()
+
     def _flush_true_peak(self) -> float:
         """True peak including the end of the audio.
 
@@ -324,7 +364,7 @@ class LoudnessMeter:
         return LoudnessReport(
             integrated_lufs=_gated_loudness(blocks),
             loudness_range_lu=_loudness_range(_window_means(steps, 30, self._short_term_len)),
-            true_peak_dbtp=_db(self._flush_true_peak()),
+            true_peak_dbtp=_db(self._flush_true_peak_single_threaded()),
             sample_peak_dbfs=_db(self._sample_peak),
             momentary_max_lufs=float(_lufs(momentary)),
             short_term_max_lufs=float(_lufs(short_term)),

@@ -1,0 +1,65 @@
+"""Speed of a normalized export, beside the obvious pyloudnorm + soundfile pipeline.
+
+    python benchmarks/bench_export.py [--quick]
+
+Single: a 16 s stereo 32 kHz clip to -16 LUFS PCM_16. Ours measures (BS.1770-5 with
+true peak), applies one gain capped at -1 dBTP, and writes atomically (temp file, fsync,
+rename). The peer measures with pyloudnorm, applies ``pyloudnorm.normalize.loudness``
+(no true-peak ceiling) and writes with ``soundfile.write``. Goal: >= 1.3x.
+Batch: 16 such clips through ``export_wav_batch`` vs ``export_wav`` one by one. Goal: >= 1.6x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from _common import machine, median_seconds, ms, ratio, table
+
+from services.audio import AudioExporter  # noqa: E402
+from tests.signals import music_like  # noqa: E402
+
+SR = 32000
+
+
+def pyloudnorm_export(audio, path: Path) -> None:
+    import pyloudnorm
+    import soundfile
+
+    loudness = pyloudnorm.Meter(SR).integrated_loudness(audio.T)
+    normalized = pyloudnorm.normalize.loudness(audio.T, loudness, -16.0)
+    soundfile.write(path, normalized, SR, subtype="PCM_16")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else 9
+    clips = [music_like(16.0, SR, seed=i, bpm=90.0 + 5 * i) * 0.3 for i in range(16)]
+    exporter = AudioExporter(target_lufs=-16.0)
+
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder)
+        ours = median_seconds(lambda: exporter.export_wav(clips[0], out / "ours.wav"), repeats)
+        peer = median_seconds(lambda: pyloudnorm_export(clips[0], out / "peer.wav"), repeats)
+        paths = [out / f"batch_{i}.wav" for i in range(len(clips))]
+        batch_repeats = max(1, repeats // 3)
+        one_by_one = median_seconds(
+            lambda: [exporter.export_wav(c, p) for c, p in zip(clips, paths)], batch_repeats
+        )
+        batch = median_seconds(lambda: exporter.export_wav_batch(clips, paths), batch_repeats)
+
+    print(f"Normalized export, 16 s stereo 32 kHz to -16 LUFS PCM_16; {machine()}\n")
+    print(table(
+        ["case", "ours", "peer", "speed-up"],
+        [
+            ["single export", ms(ours), f"{ms(peer)} (pyloudnorm + soundfile, no ceiling)", ratio(peer, ours)],
+            ["batch of 16", ms(batch), f"{ms(one_by_one)} (export_wav one by one)", ratio(one_by_one, batch)],
+        ],
+    ))
+
+
+if __name__ == "__main__":
+    main()
