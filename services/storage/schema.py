@@ -1,0 +1,83 @@
+"""Alembic, driven from code: the migration scripts ship inside the package.
+
+``upgrade_to_head`` is what :func:`services.storage.init_db` runs; it is safe when
+several processes start on a fresh database at once (SQLite: the migration runs in a
+``BEGIN IMMEDIATE`` transaction; PostgreSQL: under a transaction-level advisory lock).
+Developers create new revisions with the Alembic command line::
+
+    alembic -c services/storage/alembic.ini revision --autogenerate -m "what changed"
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from sqlalchemy import text
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection, Engine
+
+__all__ = [
+    "READONLY_OPTION",
+    "SCRIPT_LOCATION",
+    "alembic_config",
+    "current_revision",
+    "downgrade_to_base",
+    "head_revision",
+    "upgrade_to_head",
+]
+
+SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
+
+# Execution option of read-only connections: SQLite begins them DEFERRED, not IMMEDIATE.
+READONLY_OPTION = "dgx_music_readonly"
+
+# Arbitrary 64-bit key of the PostgreSQL advisory lock that serializes migrations.
+_ADVISORY_LOCK_KEY = 0x64677820_6D757369  # "dgx musi"
+
+
+def alembic_config(connection: Optional["Connection"] = None) -> "Config":
+    """An Alembic ``Config`` for the packaged scripts; ``env.py`` uses ``connection``."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision of the packaged migrations."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: "Engine") -> Optional[str]:
+    """The revision a database is at (``None`` for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.execution_options(**{READONLY_OPTION: True}).connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def _run(engine: "Engine", command_name: str, revision: str) -> None:
+    from alembic import command
+
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+        getattr(command, command_name)(alembic_config(connection), revision)
+
+
+def upgrade_to_head(engine: "Engine") -> None:
+    """Apply every migration the database lacks, in one transaction."""
+    _run(engine, "upgrade", "head")
+
+
+def downgrade_to_base(engine: "Engine") -> None:
+    """Undo every migration (drops the history's tables), in one transaction."""
+    _run(engine, "downgrade", "base")
