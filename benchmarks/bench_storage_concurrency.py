@@ -113,7 +113,9 @@ def _count_completed(url: str) -> int:
         with engine.connect() as connection:
             return int(
                 connection.scalar(
-                    select(func.count()).select_from(Generation).where(Generation.status == GenerationStatus.COMPLETED)
+                    select(func.count())
+                    .select_from(Generation)
+                    .where(Generation.status == GenerationStatus.COMPLETED)
                 )
             )
     finally:
@@ -195,8 +197,8 @@ def main(argv=None) -> int:
     rows = []
     for first_use in (True, False):
         with tempfile.TemporaryDirectory(prefix="bench-storage-") as folder:
-            rows.append(run(PEER, f"sqlite:///{Path(folder) / 'peer.db'}", processes, per_process, first_use))
-            rows.append(run(OURS_SQLITE, f"sqlite:///{Path(folder) / 'ours.db'}", processes, per_process, first_use))
+            for config, name in ((PEER, "peer.db"), (OURS_SQLITE, "ours.db")):
+                rows.append(run(config, f"sqlite:///{Path(folder) / name}", processes, per_process, first_use))
         if args.postgres_url:
             with _fresh_postgres_schema(args.postgres_url) as url:
                 rows.append(run(OURS_POSTGRES, url, processes, per_process, first_use))

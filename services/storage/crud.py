@@ -230,9 +230,8 @@ def complete_generation(
 
 def fail_generation(session: Session, generation_id: str, error_message: str) -> Generation:
     """Mark a pending or processing generation ``failed`` with a non-blank message."""
-    return update_generation_status(
-        session, generation_id, GenerationStatus.FAILED, error_message=check_text("error_message", error_message)
-    )
+    message = check_text("error_message", error_message)
+    return update_generation_status(session, generation_id, GenerationStatus.FAILED, error_message=message)
 
 
 def delete_generation(session: Session, generation_id: str) -> bool:

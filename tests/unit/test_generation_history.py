@@ -70,7 +70,9 @@ def fresh_postgres_schema(base_url: str):
     try:
         with admin.begin() as connection:
             connection.execute(text(f'CREATE SCHEMA "{name}"'))
-        url = make_url(resolve_url(base_url)).update_query_dict({"options": f"-csearch_path={name}"})
+        # A session time zone far from UTC: timestamps must still come back as UTC.
+        options = f"-csearch_path={name} -cTimeZone=Asia/Kolkata"
+        url = make_url(resolve_url(base_url)).update_query_dict({"options": options})
         yield url.render_as_string(hide_password=False)
     finally:
         dispose_engines()  # close pooled connections into the schema first
@@ -276,7 +278,7 @@ def test_default_database_comes_from_the_settings(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     dispose_engines()
-    assert resolve_url() == f"sqlite:///{tmp_path / 'data' / 'generations.db'}"
+    assert resolve_url() == f"sqlite:///{tmp_path.resolve() / 'data' / 'generations.db'}"
     monkeypatch.setenv("DATABASE_URL", "sqlite:///elsewhere/history.db")
     try:
         with get_session() as session:  # creates the parent folder and the schema
@@ -312,6 +314,11 @@ def test_unreachable_server_is_a_storage_error_without_the_password():
         init_db(url)
     assert "s3cret-pw" not in str(caught.value)
     dispose_engines()
+
+
+def test_missing_driver_says_what_to_install():
+    with pytest.raises(StorageError, match=r"not installed.*pip install 'dgx-music\[postgres\]'"):
+        init_db("postgresql+pg8000://u@localhost/music")
 
 
 def test_in_memory_sqlite_works_in_one_process():
