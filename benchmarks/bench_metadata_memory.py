@@ -4,7 +4,8 @@
     python benchmarks/bench_metadata_memory.py --quick    # 2 min and 10 min
 
 Each file (an 8-bar stereo 48 kHz music-like loop from ``_synth_clip.py``, repeated so the
-beat grid runs on across the joins; 16-bit WAV) is written once into ``benchmarks/.cache/metadata/`` and reused. Every measurement
+beat grid runs on across the joins; 16-bit WAV) is written once into
+``benchmarks/.cache/metadata/`` and reused. Every measurement
 runs in a fresh process: it imports the package and analyses a short clip first (so the
 modules and their one-off allocations are in place), resets the kernel's peak-RSS mark
 (``/proc/self/clear_refs``), extracts every field (statistics, loudness, BPM, key) of the
@@ -17,23 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import List, Optional
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(BENCH))
+from _common import ROOT, machine, table
+from _synth_clip import music_clip
 
-import numpy as np  # noqa: E402
-
-from _synth_clip import music_clip  # noqa: E402
-
-CACHE = BENCH / ".cache" / "metadata"
+CACHE = ROOT / "benchmarks" / ".cache" / "metadata"
 SAMPLE_RATE = 48000
 CLIP_BPM, CLIP_TONIC = 123.4, "A"
 LOOP_BEATS = 32  # 8 bars of 4/4: the loop ends on a downbeat
@@ -107,12 +101,13 @@ def mib(n_bytes: float) -> str:
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 and 10 minutes instead of 10 and 60")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 and 10 minutes instead of 10 and 60"
+    )
     args = parser.parse_args(argv)
     durations = (2, 10) if args.quick else (10, 60)
     print(f"## AudioMetadataExtractor memory ({'quick' if args.quick else 'full'} run)\n")
-    print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          "all fields (stats, loudness, BPM, key), stereo 48 kHz 16-bit WAV, "
+    print(f"{machine()}; all fields (stats, loudness, BPM, key), stereo 48 kHz 16-bit WAV, "
           f"{CLIP_BPM} BPM, {CLIP_TONIC} minor\n")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_memory_") as tmp:
@@ -137,10 +132,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                 print("note: /proc/self/clear_refs not writable; peak includes the warm-up")
     header = ["audio", "file MiB", "one array MiB (float32)", "peak RSS growth MiB",
               "wall s", "x realtime", "BPM", "key", "LUFS"]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join("---" for _ in header) + "|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print(table(header, rows))
 
 
 if __name__ == "__main__":

@@ -24,27 +24,25 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import List, Optional
 
-ROOT = Path(__file__).resolve().parent.parent
+import numpy as np
+
+from _common import ROOT, machine, median_seconds, table
+from _synth_clip import music_clip
+
 BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(BENCH))
-
-import numpy as np  # noqa: E402
-
-from _synth_clip import music_clip  # noqa: E402
 
 SAMPLE_RATE = 32000
 SECONDS = 16.0
 CLIP_BPM, CLIP_KEY = 123.4, "A minor"
+FORBIDDEN_AT_IMPORT = ("torch", "scipy", "librosa", "numba", "essentia")
 HEAVY = ("torch", "scipy", "scipy.signal", "librosa", "numba", "essentia", "soundfile", "numpy")
 
 COLD_OURS = """
@@ -66,32 +64,13 @@ import sys, time
 start = time.perf_counter()
 {statement}
 elapsed = time.perf_counter() - start
-{after}
 print(elapsed, ",".join(m for m in {heavy!r} if m in sys.modules))
 """
 
 
-def median_time(call: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``call`` in seconds, after one unmeasured warm-up call."""
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def ms(seconds: Optional[float]) -> str:
-    if seconds is None:
-        return "n/a"
+def ms(seconds: float) -> str:
+    """Milliseconds, with three decimals below 10 ms."""
     return f"{seconds * 1e3:.3f}" if seconds < 0.01 else f"{seconds * 1e3:.1f}"
-
-
-def table(header: List[str], rows: List[List[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def _subprocess_env() -> dict:
@@ -122,8 +101,8 @@ def bench_warm(path: Path, audio: np.ndarray, repeats: int, peer_repeats: int) -
 
     everything = AudioMetadataExtractor(extract_bpm=True, extract_key=True)
     results = everything.extract_metadata(path)
-    ours = median_time(lambda: everything.extract_metadata(path), repeats)
-    ours_tensor = median_time(
+    ours = median_seconds(lambda: everything.extract_metadata(path), repeats)
+    ours_tensor = median_seconds(
         lambda: everything.extract_metadata_from_tensor(audio, SAMPLE_RATE), repeats
     )
     stages = []
@@ -134,7 +113,8 @@ def bench_warm(path: Path, audio: np.ndarray, repeats: int, peer_repeats: int) -
         ("+ key (all fields)", dict(extract_bpm=True, extract_key=True), True),
     ):
         extractor = AudioMetadataExtractor(**flags)
-        stages.append((label, median_time(lambda: extractor.extract_metadata(path, stats), repeats)))
+        seconds = median_seconds(lambda: extractor.extract_metadata(path, stats), repeats)
+        stages.append((label, seconds))
 
     peers = {}
     try:
@@ -145,7 +125,7 @@ def bench_warm(path: Path, audio: np.ndarray, repeats: int, peer_repeats: int) -
             return librosa_tempo_key(data.mean(axis=1), rate)
 
         peers["librosa beat_track + chroma_cqt"] = (
-            median_time(librosa_run, peer_repeats), librosa_run()
+            median_seconds(librosa_run, peer_repeats), librosa_run()
         )
     except ImportError as exc:
         print(f"librosa peer skipped: {exc}")
@@ -153,7 +133,7 @@ def bench_warm(path: Path, audio: np.ndarray, repeats: int, peer_repeats: int) -
         from accuracy.peers import essentia_tempo_key
 
         peers["essentia RhythmExtractor2013 + KeyExtractor"] = (
-            median_time(lambda: essentia_tempo_key(str(path)), peer_repeats),
+            median_seconds(lambda: essentia_tempo_key(str(path)), peer_repeats),
             essentia_tempo_key(str(path)),
         )
     except ImportError as exc:
@@ -208,7 +188,8 @@ def bench_cold(path: Path, repeats: int) -> None:
     peer = medians.get("librosa: beat_track + chroma_cqt")
     if ours and peer:
         ratio = peer / ours
-        print(f"\nlibrosa / ours = {ratio:.1f}x (goal >= 2.5x): {'PASS' if ratio >= 2.5 else 'FAIL'}")
+        verdict = "PASS" if ratio >= 2.5 else "FAIL"
+        print(f"\nlibrosa / ours = {ratio:.1f}x (goal >= 2.5x): {verdict}")
 
 
 # --- 3. import -------------------------------------------------------------------------------
@@ -216,22 +197,23 @@ def bench_cold(path: Path, repeats: int) -> None:
 
 def bench_import(path: Path, repeats: int) -> None:
     probes = (
-        ("import services.audio", "import services.audio", ""),
+        ("import services.audio", "import services.audio"),
         ("from services.audio import AudioMetadataExtractor",
-         "from services.audio import AudioMetadataExtractor", ""),
+         "from services.audio import AudioMetadataExtractor"),
         ("... + header-only metadata of a file",
          "from services.audio import AudioMetadataExtractor\n"
-         f"AudioMetadataExtractor(extract_bpm=False).extract_metadata({str(path)!r}, False)", ""),
+         f"AudioMetadataExtractor(extract_bpm=False).extract_metadata({str(path)!r}, False)"),
         ("... + all fields of a file (imports on first use)",
          "from services.audio import AudioMetadataExtractor\n"
-         f"AudioMetadataExtractor(extract_bpm=True, extract_key=True).extract_metadata({str(path)!r})",
-         ""),
-        ("import librosa (reference)", "import librosa", ""),
+         "AudioMetadataExtractor(extract_bpm=True, extract_key=True)"
+         f".extract_metadata({str(path)!r})"),
+        ("import librosa.beat, librosa.feature (the peer, for reference)",
+         "import librosa.beat, librosa.feature"),
     )
     rows = []
     light = None
-    for name, statement, after in probes:
-        code = IMPORT_PROBE.format(statement=statement, after=after, heavy=HEAVY)
+    for name, statement in probes:
+        code = IMPORT_PROBE.format(statement=statement, heavy=HEAVY)
         try:
             run_process(code)
         except RuntimeError as exc:
@@ -248,7 +230,7 @@ def bench_import(path: Path, repeats: int) -> None:
     print(f"\n### 3. Import cost (in-process time, median of {repeats} fresh processes)\n")
     print(table(["statement", "median ms", f"heavy modules loaded (of {', '.join(HEAVY)})"], rows))
     if light is not None:
-        forbidden = [m for m in light.split(",") if m in ("torch", "scipy", "librosa", "numba", "essentia")]
+        forbidden = [m for m in light.split(",") if m in FORBIDDEN_AT_IMPORT]
         print(f"\n`import services.audio` loads no torch/scipy/analysis library: "
               f"{'PASS' if not forbidden else 'FAIL ' + ','.join(forbidden)}")
 
@@ -263,14 +245,15 @@ def bench_header(path: Path, repeats: int) -> None:
 
     extractor = AudioMetadataExtractor(extract_bpm=False)
     rows = []
-    ours = median_time(lambda: extractor.extract_metadata(path, compute_stats=False), repeats)
+    ours = median_seconds(lambda: extractor.extract_metadata(path, compute_stats=False), repeats)
     rows.append(["ours: `extract_metadata(path, compute_stats=False)`, BPM off", ms(ours)])
-    rows.append(["soundfile.info(path) (the floor)", ms(median_time(lambda: sf.info(str(path)), repeats))])
+    floor = median_seconds(lambda: sf.info(str(path)), repeats)
+    rows.append(["soundfile.info(path) (the floor)", ms(floor)])
     try:
         import librosa
 
         rows.append(["librosa.get_duration(path=path)",
-                     ms(median_time(lambda: librosa.get_duration(path=str(path)), repeats))])
+                     ms(median_seconds(lambda: librosa.get_duration(path=str(path)), repeats))])
     except ImportError:
         pass
     print(f"\n### 4. Header-only metadata of a {SECONDS:g} s file (median of {repeats} calls)\n")
@@ -287,8 +270,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"## AudioMetadataExtractor speed ({'quick' if args.quick else 'full'} run)\n")
-    print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"numpy {np.__version__}, load average {load:.2f} at start")
+    print(f"{machine()}; numpy {np.__version__}; load average {load:.2f} at start")
 
     audio = music_clip(SECONDS, SAMPLE_RATE, bpm=CLIP_BPM, tonic=CLIP_KEY.split()[0])
     with tempfile.TemporaryDirectory(prefix="bench_metadata_") as tmp:

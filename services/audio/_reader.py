@@ -161,7 +161,8 @@ class AudioFile:
             if self._may_hold_non_finite and not np.isfinite(data).all():
                 first = decoded + int(np.argwhere(~np.isfinite(data))[0][0])
                 raise AudioDecodeError(
-                    f"{self.path!r} holds non-finite samples (NaN or Inf), the first at frame {first}"
+                    f"{self.path!r} holds non-finite samples (NaN or Inf), "
+                    f"the first at frame {first}"
                 )
             decoded += data.shape[0]
             yield np.ascontiguousarray(data.T)

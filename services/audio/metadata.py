@@ -9,36 +9,38 @@ into the :class:`~services.audio.tempo.TempoAnalyzer` and
 and the analyzers' compact state, whatever the duration.
 
 Fields of a result (every key is always present, so stored JSON has one schema; a file's
-result also has ``format``, ``bit_depth`` and ``file_size_bytes``, a tensor's does not):
+result also has ``format``, ``bit_depth`` and ``file_size_bytes``, a tensor's does not).
+The last column says when a value is None:
 
-=====================  ===========================================================  ==========
-key                    meaning                                                      None when
-=====================  ===========================================================  ==========
-duration_seconds       frames / sample_rate, seconds                                never
-sample_rate            Hz                                                           never
-channels               1 = mono, 2 = stereo                                         never
-frames                 samples per channel                                          never
-format                 container, e.g. "WAV", "FLAC", "OGG", "MP3" (files only)     never
-bit_depth              sample encoding, e.g. "PCM_16", "FLOAT", "VORBIS" (files)    never
-file_size_bytes        bytes on disk (files only)                                   never
-bpm                    tempo, beats per minute                                      off / unknown
-bpm_confidence         0..1; 0.0 when the tempo cannot be determined                off
-key                    "C major", "F# minor", ...                                   off / unknown
-key_confidence         0..1; 0.0 when the key cannot be determined                  off
-peak_amplitude         max |sample| over all channels, full scale = 1.0             stats off
-rms_energy             sqrt(mean(sample**2)) over all samples and channels          stats off
-dynamic_range_db       20 log10(peak / rms), the peak-to-RMS ratio, dB              stats off / silence
-loudness_lufs          BS.1770 integrated loudness, LUFS                            stats off / below -70 LUFS gate
-true_peak_dbtp         BS.1770 true peak (4x oversampled), dBTP                     stats off / silence
-loudness_range_lu      EBU Tech 3342 loudness range, LU                             stats off / below gate
-=====================  ===========================================================  ==========
+=================  ======================================================  ==============
+key                meaning                                                 None when
+=================  ======================================================  ==============
+duration_seconds   frames / sample_rate, seconds                           never
+sample_rate        Hz                                                      never
+channels           1 = mono, 2 = stereo                                    never
+frames             samples per channel                                     never
+format             container: "WAV", "FLAC", "OGG", "MP3"... (files)       never
+bit_depth          encoding: "PCM_16", "FLOAT", "VORBIS"... (files)        never
+file_size_bytes    bytes on disk (files)                                   never
+bpm                tempo, beats per minute                                 off, unknown
+bpm_confidence     0..1, 0.0 when the tempo cannot be determined           off
+key                "C major", "F# minor", ...                              off, unknown
+key_confidence     0..1, 0.0 when the key cannot be determined             off
+peak_amplitude     max |sample| over all channels (full scale = 1.0)       stats off
+rms_energy         sqrt(mean(sample**2)) over all samples and channels     stats off
+dynamic_range_db   20 log10(peak / rms): peak-to-RMS ratio, dB             stats off, 0/0
+loudness_lufs      BS.1770 integrated loudness, LUFS                       stats off, gated
+true_peak_dbtp     BS.1770 true peak (4x oversampled), dBTP                stats off, 0
+loudness_range_lu  EBU Tech 3342 loudness range, LU                        stats off, gated
+=================  ======================================================  ==============
 
 "off" means disabled by the caller (``extract_bpm=False``, ``extract_key=False``,
 ``compute_stats=False``): the value and its confidence are None. "unknown" means enabled but
 not determinable from this audio (silence, DC, a clip too short, noise without rhythm or
 pitch): the value is None and its confidence is 0.0. Figures that are mathematically
-undefined (the ratio or the loudness of silence, ``-inf`` dB) are None rather than ``-inf``,
-which JSON cannot hold.
+undefined are None rather than ``-inf`` or NaN, which JSON cannot hold: the peak-to-RMS
+ratio of silence (0/0), the true peak of silence, and the loudness figures when nothing
+passes the -70 LUFS absolute gate ("gated").
 """
 
 from __future__ import annotations
@@ -95,7 +97,9 @@ class AudioMetadataExtractor:
                 f"block_seconds must be a number of seconds; got {type(block_seconds).__name__}"
             )
         if not (math.isfinite(block_seconds) and block_seconds > 0):
-            raise AudioValidationError(f"block_seconds must be a positive number; got {block_seconds!r}")
+            raise AudioValidationError(
+                f"block_seconds must be a positive number; got {block_seconds!r}"
+            )
         self.block_seconds = float(block_seconds)
 
     # -- public API (the spec's) ------------------------------------------------------------
@@ -245,11 +249,15 @@ class AudioMetadataExtractor:
                 None if loudness is None else _finite_or_none(report.loudness_range_lu)
             )
         if tempo is not None:
-            estimate = tempo.result(hint_bpm=bpm_hint)
-            fields["bpm"], fields["bpm_confidence"] = _estimate_fields(estimate.bpm, estimate.confidence)
+            tempo_estimate = tempo.result(hint_bpm=bpm_hint)
+            fields["bpm"], fields["bpm_confidence"] = _estimate_fields(
+                tempo_estimate.bpm, tempo_estimate.confidence
+            )
         if key is not None:
-            estimate = key.result()
-            fields["key"], fields["key_confidence"] = _estimate_fields(estimate.key, estimate.confidence)
+            key_estimate = key.result()
+            fields["key"], fields["key_confidence"] = _estimate_fields(
+                key_estimate.key, key_estimate.confidence
+            )
         return fields
 
 
@@ -304,5 +312,7 @@ def _bpm_hint(value: Any) -> Optional[float]:
     hint = float(value)
     low, high = BPM_HINT_RANGE
     if not (math.isfinite(hint) and low <= hint <= high):
-        raise AudioValidationError(f"bpm_hint must be between {low:g} and {high:g} BPM; got {value!r}")
+        raise AudioValidationError(
+            f"bpm_hint must be between {low:g} and {high:g} BPM; got {value!r}"
+        )
     return hint
