@@ -53,9 +53,9 @@ from typing import Any, Dict, Iterable, Optional, Union
 
 import numpy as np
 
-from ..errors import AudioValidationError
-from ._arrays import as_audio_array, validate_sample_rate
-from ._reader import AudioFile, array_blocks, block_frames_for
+from ..errors import AudioDecodeError, AudioValidationError
+from ._arrays import MAX_CHANNELS, as_audio_array, validate_sample_rate
+from ._reader import AudioFile, FileHeader, array_blocks, block_frames_for
 
 __all__ = ["AudioMetadataExtractor", "BPM_HINT_RANGE", "DEFAULT_BLOCK_SECONDS"]
 
@@ -119,7 +119,9 @@ class AudioMetadataExtractor:
 
         Raises ``FileNotFoundError`` for a missing file and
         :class:`~services.errors.AudioDecodeError` (a ``ValueError``) naming the file for a
-        directory, an empty, truncated or non-audio file, or an unsupported format.
+        directory, an empty, truncated or non-audio file, an unsupported format, NaN/Inf
+        samples, or (when samples are needed) a layout the analysis cannot take: more than
+        32 channels or a sample rate outside 1-768 kHz.
         """
         compute_stats = _flag(compute_stats, "compute_stats")
         hint = _bpm_hint(bpm_hint)
@@ -134,6 +136,8 @@ class AudioMetadataExtractor:
                 "bit_depth": header.subtype,
                 "file_size_bytes": header.size_bytes,
             }
+            if self._decodes(compute_stats):
+                _check_analysable(header)
             blocks = audio_file.blocks(block_frames_for(header.sample_rate, self.block_seconds))
             result.update(
                 self._analyse(blocks, header.sample_rate, header.channels, compute_stats, hint)
@@ -197,6 +201,10 @@ class AudioMetadataExtractor:
 
     # -- the single pass ----------------------------------------------------------------------
 
+    def _decodes(self, compute_stats: bool) -> bool:
+        """Whether any enabled measurement needs the samples (else the header suffices)."""
+        return compute_stats or self.extract_bpm or self.extract_key
+
     def _analyse(
         self,
         blocks: Iterable[np.ndarray],
@@ -209,7 +217,7 @@ class AudioMetadataExtractor:
         fields: Dict[str, Any] = dict.fromkeys(
             ("bpm", "bpm_confidence", "key", "key_confidence") + _STATS_KEYS
         )
-        if not (compute_stats or self.extract_bpm or self.extract_key):
+        if not self._decodes(compute_stats):
             return fields  # header facts only: nothing is decoded
 
         stats = meter = tempo = key = None
@@ -281,6 +289,20 @@ class _SignalStats:
         rms = math.sqrt(self.sum_squares / self.count) if self.count else 0.0
         ratio_db = 20.0 * math.log10(self.peak / rms) if rms > 0.0 else None
         return {"peak_amplitude": self.peak, "rms_energy": rms, "dynamic_range_db": ratio_db}
+
+
+def _check_analysable(header: FileHeader) -> None:
+    """Refuse, naming the file, a layout that the analysis cannot take (the header-only
+    path still reports it): a sample rate or a channel count that tensors may not have."""
+    try:
+        validate_sample_rate(header.sample_rate)
+    except AudioValidationError as exc:
+        raise AudioDecodeError(f"{header.path!r} cannot be analysed: {exc}") from exc
+    if header.channels > MAX_CHANNELS:
+        raise AudioDecodeError(
+            f"{header.path!r} cannot be analysed: {header.channels} channels, "
+            f"more than {MAX_CHANNELS}"
+        )
 
 
 def _estimate_fields(value: Any, confidence: float):

@@ -405,6 +405,19 @@ def test_truncated_files_of_every_format(tmp_path, stats_only, fmt, subtype, ext
         stats_only.extract_metadata(path)
 
 
+@pytest.mark.parametrize(
+    "channels, sr, reason",
+    [(40, 8000, "40 channels"), (1, 800, "800"), (2, 1_000_000, "1000000")],
+)
+def test_layouts_the_analysis_refuses(tmp_path, stats_only, channels, sr, reason):
+    """Header facts are still reported; any analysis is an AudioDecodeError naming the file."""
+    path = write(tmp_path, np.full((channels, 400), 0.1, np.float32), name="odd.wav", sr=sr)
+    header = stats_only.extract_metadata(path, compute_stats=False)
+    assert (header["channels"], header["sample_rate"]) == (channels, sr)
+    with pytest.raises(AudioDecodeError, match=f"odd.wav.*{reason}"):
+        stats_only.extract_metadata(path)
+
+
 def test_a_directory_is_a_decode_error(tmp_path, stats_only):
     with pytest.raises(AudioDecodeError, match="directory"):
         stats_only.extract_metadata(tmp_path)
