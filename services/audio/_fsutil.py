@@ -90,7 +90,7 @@ def _copy_to_temp(source: str, folder: str) -> str:
     """Copy ``source`` (data, permission bits, times) to a new temporary file in ``folder``, synced."""
     fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=folder)
     try:
-        with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
+        with os.fdopen(fd, "wb") as dst, open(source, "rb") as src:  # fd owned before anything can fail
             shutil.copyfileobj(src, dst, _CHUNK)
             dst.flush()
             shutil.copystat(source, temp)
