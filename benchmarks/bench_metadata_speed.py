@@ -1,7 +1,7 @@
 """Speed of AudioMetadataExtractor beside librosa (and essentia), in one run.
 
     python benchmarks/bench_metadata_speed.py            # full run (a few minutes)
-    python benchmarks/bench_metadata_speed.py --quick    # fewer repeats
+    python benchmarks/bench_metadata_speed.py --quick    # fewer rounds
 
 Four measurements on a 16 s stereo 32 kHz music-like clip (drums, bass, chords at
 123.4 BPM in A minor, synthesized by ``_synth_clip.py``, written as a 16-bit WAV into a
@@ -16,7 +16,9 @@ temporary directory):
    no torch, scipy or analysis library at import;
 4. header only (``compute_stats=False``, BPM and key off); goal < 5 ms.
 
-Times are medians over the repeats; each measured call follows an unmeasured warm-up.
+Times are medians; each system gets an unmeasured warm-up first, and the systems compared
+are timed in alternation (one call each per round), so that the load of a shared machine
+weighs on all of them alike.
 Prints Markdown tables; writes nothing outside a temporary directory.
 """
 
@@ -30,7 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -42,6 +44,10 @@ BENCH = Path(__file__).resolve().parent
 SAMPLE_RATE = 32000
 SECONDS = 16.0
 CLIP_BPM, CLIP_KEY = 123.4, "A minor"
+OURS_FILE = "ours, file: stats + loudness + BPM + key"
+OURS_TENSOR = "ours, tensor: stats + loudness + BPM + key"
+LIBROSA = "librosa: beat_track + chroma_cqt (KS key)"
+ESSENTIA = "essentia: RhythmExtractor2013 + KeyExtractor"
 FORBIDDEN_AT_IMPORT = ("torch", "scipy", "librosa", "numba", "essentia")
 HEAVY = ("torch", "scipy", "scipy.signal", "librosa", "numba", "essentia", "soundfile", "numpy")
 
@@ -94,17 +100,53 @@ def run_process(code: str, *args: str) -> tuple:
 # --- 1. warm ---------------------------------------------------------------------------------
 
 
-def bench_warm(path: Path, audio: np.ndarray, repeats: int, peer_repeats: int) -> None:
+def interleaved_medians(calls: Dict[str, Callable[[], object]], rounds: int) -> Dict[str, float]:
+    """Median seconds of each call, measured in alternation: every round times each call
+    once, so a change in the machine's load (a shared VM) affects all of them alike."""
+    for call in calls.values():
+        call()  # warm-up
+    times: Dict[str, List[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def bench_warm(path: Path, audio: np.ndarray, rounds: int) -> None:
     import soundfile as sf
 
     from services.audio import AudioMetadataExtractor
 
     everything = AudioMetadataExtractor(extract_bpm=True, extract_key=True)
-    results = everything.extract_metadata(path)
-    ours = median_seconds(lambda: everything.extract_metadata(path), repeats)
-    ours_tensor = median_seconds(
-        lambda: everything.extract_metadata_from_tensor(audio, SAMPLE_RATE), repeats
-    )
+    answers = {}
+    calls: Dict[str, Callable[[], object]] = {
+        OURS_FILE: lambda: everything.extract_metadata(path),
+        OURS_TENSOR: lambda: everything.extract_metadata_from_tensor(audio, SAMPLE_RATE),
+    }
+    result = everything.extract_metadata(path)
+    answers[OURS_FILE] = (result["bpm"], result["key"])
+    try:
+        from accuracy.peers import librosa_tempo_key
+
+        def librosa_run():
+            data, rate = sf.read(path, dtype="float32")
+            return librosa_tempo_key(data.mean(axis=1), rate)
+
+        answers[LIBROSA] = librosa_run()
+        calls[LIBROSA] = librosa_run
+    except ImportError as exc:
+        print(f"librosa peer skipped: {exc}")
+    try:
+        from accuracy.peers import essentia_tempo_key
+
+        answers[ESSENTIA] = essentia_tempo_key(str(path))
+        calls[ESSENTIA] = lambda: essentia_tempo_key(str(path))
+    except ImportError as exc:
+        print(f"essentia peer skipped: {exc}")
+    medians = interleaved_medians(calls, rounds)
+
     stages = []
     for label, flags, stats in (
         ("header only", dict(extract_bpm=False), False),
@@ -113,58 +155,30 @@ def bench_warm(path: Path, audio: np.ndarray, repeats: int, peer_repeats: int) -
         ("+ key (all fields)", dict(extract_bpm=True, extract_key=True), True),
     ):
         extractor = AudioMetadataExtractor(**flags)
-        seconds = median_seconds(lambda: extractor.extract_metadata(path, stats), repeats)
+        seconds = median_seconds(lambda: extractor.extract_metadata(path, stats), rounds)
         stages.append((label, seconds))
 
-    peers = {}
-    try:
-        from accuracy.peers import librosa_tempo_key
-
-        def librosa_run():
-            data, rate = sf.read(path, dtype="float32")
-            return librosa_tempo_key(data.mean(axis=1), rate)
-
-        peers["librosa beat_track + chroma_cqt"] = (
-            median_seconds(librosa_run, peer_repeats), librosa_run()
-        )
-    except ImportError as exc:
-        print(f"librosa peer skipped: {exc}")
-    try:
-        from accuracy.peers import essentia_tempo_key
-
-        peers["essentia RhythmExtractor2013 + KeyExtractor"] = (
-            median_seconds(lambda: essentia_tempo_key(str(path)), peer_repeats),
-            essentia_tempo_key(str(path)),
-        )
-    except ImportError as exc:
-        print(f"essentia peer skipped: {exc}")
-
     print(f"\n### 1. Warm: all fields of a {SECONDS:g} s stereo {SAMPLE_RATE // 1000} kHz clip "
-          f"(true: {CLIP_BPM} BPM, {CLIP_KEY})\n")
-    rows = [
-        ["ours, file: stats + loudness + BPM + key", ms(ours), "1.0",
-         f"{results['bpm']:.2f}", results["key"]],
-        ["ours, tensor: stats + loudness + BPM + key", ms(ours_tensor), f"{ours_tensor / ours:.2f}",
-         "", ""],
-    ]
-    for name, (seconds, (bpm, key)) in peers.items():
-        rows.append([f"{name}", ms(seconds), f"{seconds / ours:.1f}",
-                     "None" if bpm is None else f"{bpm:.2f}", key])
+          f"(true: {CLIP_BPM} BPM, {CLIP_KEY}; {rounds} interleaved rounds)\n")
+    ours = medians[OURS_FILE]
+    rows = []
+    for name, seconds in medians.items():
+        bpm, key = answers.get(name, (None, None))
+        shown_bpm = "" if name == OURS_TENSOR else ("None" if bpm is None else f"{bpm:.2f}")
+        rows.append([name, ms(seconds), f"{seconds / ours:.2f}", shown_bpm, key or ""])
     print(table(["system", "median ms", "x ours (file)", "BPM", "key"], rows))
     print("\nOurs by stage (file, cumulative):\n")
     print(table(["fields", "median ms"], [[label, ms(seconds)] for label, seconds in stages]))
-    librosa = peers.get("librosa beat_track + chroma_cqt")
-    if librosa:
-        ratio = librosa[0] / ours
+    if LIBROSA in medians:
+        ratio = medians[LIBROSA] / ours
         print(f"\nlibrosa / ours = {ratio:.1f}x (goal >= 5x): {'PASS' if ratio >= 5 else 'FAIL'}")
 
 
 # --- 2. cold ---------------------------------------------------------------------------------
 
 
-def bench_cold(path: Path, repeats: int) -> None:
-    rows = []
-    medians = {}
+def bench_cold(path: Path, rounds: int) -> None:
+    programs = {}
     for name, code in (
         ("python -c pass (interpreter start)", COLD_NOTHING),
         ("ours: all fields", COLD_OURS),
@@ -175,14 +189,21 @@ def bench_cold(path: Path, repeats: int) -> None:
         except RuntimeError as exc:
             print(f"{name} skipped: {exc}")
             continue
-        times, output = [], ""
-        for _ in range(repeats):
-            elapsed, output = run_process(code, str(path))
-            times.append(elapsed)
-        medians[name] = statistics.median(times)
-        rows.append([name, ms(medians[name]), ms(min(times)), ms(max(times)), output or "-"])
+        programs[name] = code
+    times: Dict[str, List[float]] = {name: [] for name in programs}
+    printed: Dict[str, str] = {}
+    for _ in range(rounds):  # interleaved, like the warm measurement
+        for name, code in programs.items():
+            elapsed, printed[name] = run_process(code, str(path))
+            times[name].append(elapsed)
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    rows = [
+        [name, ms(medians[name]), ms(min(times[name])), ms(max(times[name])),
+         printed[name] or "-"]
+        for name in programs
+    ]
     print(f"\n### 2. Cold process: `python -c ...` analysing the file, start to result "
-          f"({repeats} runs)\n")
+          f"({rounds} interleaved rounds)\n")
     print(table(["process", "median ms", "min ms", "max ms", "printed"], rows))
     ours = medians.get("ours: all fields")
     peer = medians.get("librosa: beat_track + chroma_cqt")
@@ -265,9 +286,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     args = parser.parse_args(argv)
-    repeats, peer_repeats, processes, header_calls = (
-        (5, 3, 3, 200) if args.quick else (21, 7, 7, 1000)
-    )
+    rounds, processes, header_calls = (5, 3, 200) if args.quick else (15, 7, 1000)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"## AudioMetadataExtractor speed ({'quick' if args.quick else 'full'} run)\n")
     print(f"{machine()}; numpy {np.__version__}; load average {load:.2f} at start")
@@ -278,7 +297,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
         path = Path(tmp) / "clip_16s_32k_stereo.wav"
         sf.write(path, audio.T, SAMPLE_RATE, subtype="PCM_16")
-        bench_warm(path, audio, repeats, peer_repeats)
+        bench_warm(path, audio, rounds)
         bench_cold(path, processes)
         bench_import(path, processes)
         bench_header(path, header_calls)
