@@ -8,28 +8,17 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-__all__ = ["atomic_output", "fsync_directory"]
+from ._fsutil import fsync_dir
 
-
-def fsync_directory(directory: Path) -> None:
-    """Flush a directory entry change (a rename) to disk, where the platform allows it."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+__all__ = ["atomic_output"]
 
 
 @contextlib.contextmanager
 def atomic_output(path: Path) -> Iterator[BinaryIO]:
     """Yield a writable binary file that becomes ``path`` only if the block succeeds.
 
-    The data goes to a hidden temporary file in the same folder (parents are created),
+    The data goes to a hidden temporary file in the same folder (parents are created;
+    the leading dot keeps it out of the file manager's listings),
     is flushed and fsynced, then renamed over ``path`` (``os.replace``, atomic on POSIX).
     On any exception the temporary file is removed and ``path`` is untouched.
     """
@@ -47,4 +36,4 @@ def atomic_output(path: Path) -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
-    fsync_directory(path.parent)
+    fsync_dir(str(path.parent))
