@@ -1,0 +1,248 @@
+"""``MusicGenerationEngine``: a text prompt in, stereo audio (a torch tensor) out.
+
+Two backends:
+
+- ``"procedural"`` (the default): renders drums, bass, chords and melody offline on any
+  machine, deterministic for a seed, at the engine's sample rate; up to 300 s.
+- ``"musicgen"``: Meta's MusicGen through ``transformers`` (the ``musicgen`` extra), weights
+  from a local folder or the local Hugging Face cache only (never downloaded); up to 30 s.
+
+The default backend and model come from the settings (``DGX_MUSIC_BACKEND``,
+``DGX_MUSIC_MODEL_PATH``). Whatever the backend, the audio is float32 of shape
+(2, round(duration * sample_rate)); a mono model's channel is duplicated (dual mono).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from ..audio._arrays import validate_sample_rate
+from ..errors import GenerationError, GenerationRequestError
+from .prompt import PromptSpec, parse_prompt
+
+__all__ = ["MusicGenerationEngine", "GenerationResult", "BACKENDS", "CHANNELS"]
+
+BACKENDS = ("procedural", "musicgen")
+CHANNELS = 2
+_MAX_SEED = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """One generation: ``audio`` float32 tensor (2, samples) at ``sample_rate`` Hz,
+    ``generation_time`` in seconds, the ``seed`` used, what the prompt stated
+    (``prompt_spec``) and, for the procedural backend, the resolved ``song`` (a ``SongSpec``:
+    bpm, key, genre, time signature...; None for MusicGen)."""
+
+    audio: Any
+    sample_rate: int
+    generation_time: float
+    seed: int
+    backend: str
+    model_name: str
+    prompt_spec: PromptSpec
+    song: Optional[Any] = None
+
+    @property
+    def duration(self) -> float:
+        """Length of ``audio`` in seconds."""
+        return self.audio.shape[-1] / self.sample_rate
+
+    def to_dict(self) -> dict:
+        """Everything but the audio, JSON-ready."""
+        return {
+            "backend": self.backend,
+            "model_name": self.model_name,
+            "sample_rate": self.sample_rate,
+            "channels": int(self.audio.shape[0]),
+            "duration_seconds": self.duration,
+            "generation_time": self.generation_time,
+            "seed": self.seed,
+            "prompt": self.prompt_spec.to_dict(),
+            "song": None if self.song is None else self.song.to_dict(),
+        }
+
+
+class MusicGenerationEngine:
+    """Generate music from a text prompt.
+
+    ``backend``: "procedural" or "musicgen" (default: the ``DGX_MUSIC_BACKEND`` setting);
+    ``sample_rate`` of the returned audio in Hz (MusicGen output is resampled when its
+    model runs at another rate); ``model_path``: the MusicGen weights, a local folder or a
+    model id already in the local cache (default: ``DGX_MUSIC_MODEL_PATH``, else
+    ``facebook/musicgen-small``); ``device`` for MusicGen ("cpu", "cuda"; default: CUDA when
+    available); ``guidance_scale``: MusicGen's classifier-free guidance.
+
+    After each call, ``last_seed`` and ``last_result`` (and ``last_spec``, the procedural
+    ``SongSpec``) describe what was generated.
+    """
+
+    def __init__(
+        self,
+        backend: Optional[str] = None,
+        sample_rate: int = 32000,
+        model_path: Optional[str] = None,
+        *,
+        device: Optional[str] = None,
+        guidance_scale: float = 3.0,
+    ):
+        from ..config import get_settings
+
+        settings = None
+        if backend is None or model_path is None:
+            settings = get_settings()
+        explicit_backend = backend is not None
+        if backend is None:
+            backend = settings.generation_backend
+        if not isinstance(backend, str):
+            raise TypeError(f"backend must be a str or None; got {type(backend).__name__}")
+        name = backend.strip().lower()
+        if name not in BACKENDS:
+            source = "backend" if explicit_backend else "DGX_MUSIC_BACKEND"
+            raise GenerationRequestError(f"{source} must be one of {', '.join(BACKENDS)}; got {backend!r}")
+        if model_path is not None and not isinstance(model_path, str):
+            if not hasattr(model_path, "__fspath__"):
+                raise TypeError(f"model_path must be a str or path; got {type(model_path).__name__}")
+            model_path = str(model_path)
+        self.sample_rate = validate_sample_rate(sample_rate)
+
+        if name == "procedural":
+            if model_path is not None:
+                raise GenerationRequestError(
+                    f"model_path is used by the 'musicgen' backend only; got {model_path!r} "
+                    "with the 'procedural' backend"
+                )
+            from .procedural import ProceduralBackend
+
+            self._backend = ProceduralBackend(self.sample_rate)
+        else:
+            from .musicgen import MusicGenBackend
+
+            if model_path is None:
+                model_path = settings.model_path
+            self._backend = MusicGenBackend(model_path, device=device, guidance_scale=guidance_scale)
+        self.backend = name
+        self.last_seed: Optional[int] = None
+        self.last_result: Optional[GenerationResult] = None
+
+    @property
+    def model_name(self) -> str:
+        """Name of the model that makes the audio ("procedural", "musicgen-small", ...)."""
+        return self._backend.model_name
+
+    @property
+    def max_duration(self) -> float:
+        """Longest duration this backend generates, in seconds."""
+        return float(self._backend.max_duration)
+
+    @property
+    def last_spec(self):
+        """The resolved ``SongSpec`` of the last procedural generation (None otherwise)."""
+        return None if self.last_result is None else self.last_result.song
+
+    def generate(self, prompt: str, duration: float = 16.0, seed: Optional[int] = None) -> GenerationResult:
+        """Generate ``duration`` seconds of music for ``prompt``; see :class:`GenerationResult`.
+
+        ``seed`` (an int >= 0) makes the result repeatable; None draws a random one, reported
+        as ``result.seed`` and ``engine.last_seed``. Raises ``TypeError`` for wrong types and
+        :class:`~services.errors.GenerationRequestError` (a ``ValueError``) for an empty
+        prompt, a duration that is not finite, <= 0 or above :attr:`max_duration`, or a
+        stated tempo outside 30-300 BPM.
+        """
+        if not isinstance(prompt, str):
+            raise TypeError(f"prompt must be a str; got {type(prompt).__name__}")
+        if not prompt.strip():
+            raise GenerationRequestError(f"prompt must not be empty; got {prompt!r}")
+        seconds = self._check_duration(duration)
+        seed = self._check_seed(seed)
+        spec = parse_prompt(prompt.strip())
+        samples = int(round(seconds * self.sample_rate))
+
+        import torch
+
+        started = time.perf_counter()
+        if self.backend == "procedural":
+            song = self._backend.resolve(spec, seconds, seed)
+            audio = self._backend.render(song).audio
+        else:
+            song = None
+            audio = self._backend.generate(spec.text, seconds, seed, self.sample_rate)
+        audio = _stereo_of_length(audio, samples)
+        if not np.isfinite(audio).all():
+            raise GenerationError(f"the {self.backend} backend produced non-finite samples for {prompt!r}")
+        tensor = torch.from_numpy(audio)
+        elapsed = time.perf_counter() - started
+
+        result = GenerationResult(tensor, self.sample_rate, elapsed, seed, self.backend,
+                                  self.model_name, spec, song)
+        self.last_seed = seed
+        self.last_result = result
+        return result
+
+    def generate_audio(self, prompt: str, duration: float = 16.0, seed: Optional[int] = None):
+        """Return ``(audio, generation_time_seconds)``: float32 tensor (2, samples) at
+        :attr:`sample_rate`, samples = round(duration * sample_rate). See :meth:`generate`."""
+        result = self.generate(prompt, duration, seed)
+        return result.audio, result.generation_time
+
+    def get_info(self) -> dict:
+        """Backend, model, sample rate (Hz), channels, max duration (s), last seed."""
+        info = {
+            "backend": self.backend,
+            "model_name": self.model_name,
+            "model_version": self._backend.model_version,
+            "sample_rate": self.sample_rate,
+            "channels": CHANNELS,
+            "max_duration_seconds": self.max_duration,
+            "last_seed": self.last_seed,
+        }
+        info.update(self._backend.info() if hasattr(self._backend, "info") else {})
+        return info
+
+    def _check_duration(self, duration) -> float:
+        if isinstance(duration, bool) or not isinstance(duration, numbers.Real):
+            raise TypeError(f"duration must be a number of seconds; got {type(duration).__name__}")
+        seconds = float(duration)
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise GenerationRequestError(f"duration must be a finite number of seconds > 0; got {duration!r}")
+        if seconds > self.max_duration:
+            raise GenerationRequestError(
+                f"duration must be at most {self.max_duration:g} s with the {self.backend} backend; "
+                f"got {duration!r}"
+            )
+        if round(seconds * self.sample_rate) < 1:
+            raise GenerationRequestError(
+                f"duration is shorter than one sample at {self.sample_rate} Hz; got {duration!r}"
+            )
+        return seconds
+
+    @staticmethod
+    def _check_seed(seed) -> int:
+        if seed is None:
+            return secrets.randbits(32)
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise TypeError(f"seed must be an int or None; got {type(seed).__name__}")
+        if not 0 <= int(seed) <= _MAX_SEED:
+            raise GenerationRequestError(f"seed must be between 0 and 2**63 - 1; got {seed!r}")
+        return int(seed)
+
+
+def _stereo_of_length(audio: np.ndarray, samples: int) -> np.ndarray:
+    """(channels, n) -> float32 (2, samples): mono duplicated, cut or zero-padded at the end."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 2 or audio.shape[0] not in (1, 2):
+        raise GenerationError(f"a backend returned audio of shape {audio.shape}; expected (1 or 2, samples)")
+    if audio.shape[0] == 1:
+        audio = np.repeat(audio, 2, axis=0)
+    if audio.shape[1] >= samples:
+        return np.ascontiguousarray(audio[:, :samples])
+    out = np.zeros((2, samples), dtype=np.float32)
+    out[:, : audio.shape[1]] = audio
+    return out
