@@ -60,8 +60,8 @@ class MusicGenBackend:
         if not (math.isfinite(guidance_scale) and guidance_scale >= 1.0):
             raise GenerationRequestError(f"guidance_scale must be a finite number >= 1; got {guidance_scale!r}")
         self.guidance_scale = float(guidance_scale)
-        self.source = self._resolve_source(model_path)
         self._transformers = _import_transformers()
+        self.source = self._resolve_source(model_path)
         config = self._load(self._transformers.AutoConfig)
         if getattr(config, "model_type", None) != "musicgen":
             raise ModelNotAvailableError(
