@@ -158,7 +158,9 @@ class MusicGenBackend:
                 max_new_tokens=self.max_new_tokens(duration),
             )
         if values.ndim != 3 or values.shape[0] != 1:
-            raise GenerationError(f"MusicGen returned audio of shape {tuple(values.shape)}; expected (1, channels, samples)")
+            raise GenerationError(
+                f"MusicGen returned audio of shape {tuple(values.shape)}; expected (1, channels, samples)"
+            )
         audio = values[0].detach().float().cpu().numpy()
         if self.model_sample_rate != sample_rate:
             audio = _resample(audio, self.model_sample_rate, sample_rate)

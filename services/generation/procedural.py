@@ -188,75 +188,81 @@ class ProceduralBackend:
         """Render ``song`` to stereo float32 audio (2, ``song.samples``), peak <= 0.95."""
         streams = _streams(song.seed)
         style = STYLES[song.genre]
-        rate = song.sample_rate
-        samples = song.samples
-        per_beat = 60.0 * rate / song.bpm
         score = arrange(song, style, streams["arrange"], streams["melody"])
         levels = {**_PART_LEVELS, **style.levels}
-
-        drums = np.zeros((2, samples), dtype=np.float32)
-        kick = np.zeros((2, samples), dtype=np.float32) if keep_stems else drums
-        send = np.zeros((2, samples), dtype=np.float32)  # reverb send
-        kick_starts = []
-        used = {hit.voice for hit in score.hits}
-        drum_rng = streams["drums"]
-        templates = render_kit(KITS[style.drum_kit], rate, song.tonic, drum_rng, voices=used)
-        for hit in score.hits:
-            start = int(round(hit.start * per_beat))
-            sound = templates[hit.voice][int(drum_rng.integers(len(templates[hit.voice])))]
-            gain = hit.velocity * _DRUM_LEVELS[hit.voice] * levels["drums"]
-            left, right = pan_gains(_DRUM_PANS[hit.voice])
-            place(kick if hit.voice == "kick" else drums, sound, start, gain * left, gain * right)
-            if hit.voice == "kick":
-                kick_starts.append(start)
-            elif hit.voice in ("snare", "clap"):
-                place(send, sound, start, 0.5 * gain * left, 0.5 * gain * right)
-        if keep_stems:
-            drums += kick
-
-        parts = {part: np.zeros((2, samples), dtype=np.float32) for part in ("bass", "chords", "melody")}
-        voices = {"bass": style.bass_voice, "chords": style.chord_voice, "melody": style.melody_voice}
-        cache = {}
-        for note in score.notes:
-            start = int(round(note.start * per_beat))
-            if start >= samples:
-                continue
-            held = max(1, int(round(note.length * per_beat)))
-            glide = note.glide_from if VOICES[voices[note.part]].glide > 0 else None
-            key = (note.part, note.midi, held, glide)
-            sound = cache.get(key)
-            if sound is None:
-                sound = render_note(VOICES[voices[note.part]], note.midi, held, rate,
-                                    song.brightness, 60.0 / song.bpm, glide)
-                cache[key] = sound
-            gain = note.velocity * levels[note.part]
-            left, right = pan_gains(note.pan)
-            place(parts[note.part], sound, start, gain * left, gain * right)
-
+        drums, kick, send, kick_starts = _render_drums(song, style, score, levels, streams["drums"], keep_stems)
+        parts = _render_notes(song, style, score, levels)
         if style.sidechain > 0:
-            duck = sidechain_envelope(samples, kick_starts, rate, style.sidechain).astype(np.float32)
+            duck = sidechain_envelope(song.samples, kick_starts, song.sample_rate, style.sidechain)
+            duck = duck.astype(np.float32)
             parts["bass"] *= duck
             parts["chords"] *= duck
             parts["melody"] *= 1.0 - 0.5 * (1.0 - duck)
 
-        mix_rng = streams["mix"]
         send += parts["chords"]
         send += 1.2 * parts["melody"]
         send *= style.reverb
         mix = drums.copy() if keep_stems else drums
         for part in parts.values():
             mix += part
-        impulse = reverb_impulse(rate, style.reverb_seconds, mix_rng) if style.reverb > 0 else None
+        mix_rng = streams["mix"]
+        impulse = reverb_impulse(song.sample_rate, style.reverb_seconds, mix_rng) if style.reverb > 0 else None
         if style.crackle:
-            mix += 0.25 * crackle(samples, rate, mix_rng).astype(np.float32)
-        audio = master(mix, rate, song.brightness, send, impulse)
+            mix += 0.25 * crackle(song.samples, song.sample_rate, mix_rng).astype(np.float32)
+        audio = master(mix, song.sample_rate, song.brightness, send, impulse)
         stems = {"kick": kick, "drums": drums, **parts} if keep_stems else {}
         return Rendering(audio, song, score, stems)
 
-    def generate(self, prompt: PromptSpec, duration: float, seed: int):
-        """Return ``(audio (2, samples) float32 ndarray, SongSpec)``."""
-        song = self.resolve(prompt, duration, seed)
-        return self.render(song).audio, song
+
+def _render_drums(song: SongSpec, style, score: Score, levels: dict, rng, keep_stems: bool):
+    """Place every drum hit: ``(drums, kick, reverb send, kick start samples)``, stereo float32
+    buffers; ``kick`` is ``drums`` itself unless stems are kept (then added into ``drums``)."""
+    samples, per_beat = song.samples, 60.0 * song.sample_rate / song.bpm
+    drums = np.zeros((2, samples), dtype=np.float32)
+    kick = np.zeros((2, samples), dtype=np.float32) if keep_stems else drums
+    send = np.zeros((2, samples), dtype=np.float32)
+    used = {hit.voice for hit in score.hits}
+    templates = render_kit(KITS[style.drum_kit], song.sample_rate, song.tonic, rng, voices=used)
+    kick_starts = []
+    for hit in score.hits:
+        start = int(round(hit.start * per_beat))
+        sound = templates[hit.voice][int(rng.integers(len(templates[hit.voice])))]
+        gain = hit.velocity * _DRUM_LEVELS[hit.voice] * levels["drums"]
+        left, right = pan_gains(_DRUM_PANS[hit.voice])
+        place(kick if hit.voice == "kick" else drums, sound, start, gain * left, gain * right)
+        if hit.voice == "kick":
+            kick_starts.append(start)
+        elif hit.voice in ("snare", "clap"):
+            place(send, sound, start, 0.5 * gain * left, 0.5 * gain * right)
+    if keep_stems:
+        drums += kick
+    return drums, kick, send, kick_starts
+
+
+def _render_notes(song: SongSpec, style, score: Score, levels: dict) -> dict:
+    """Render every note into ``{"bass", "chords", "melody"}`` stereo float32 buffers; notes
+    that recur (same part, pitch, length, glide) are synthesized once."""
+    samples, per_beat = song.samples, 60.0 * song.sample_rate / song.bpm
+    parts = {part: np.zeros((2, samples), dtype=np.float32) for part in ("bass", "chords", "melody")}
+    voices = {"bass": VOICES[style.bass_voice], "chords": VOICES[style.chord_voice],
+              "melody": VOICES[style.melody_voice]}
+    cache = {}
+    for note in score.notes:
+        start = int(round(note.start * per_beat))
+        if start >= samples:
+            continue
+        voice = voices[note.part]
+        held = max(1, int(round(note.length * per_beat)))
+        glide = note.glide_from if voice.glide > 0 else None
+        key = (note.part, note.midi, held, glide)
+        sound = cache.get(key)
+        if sound is None:
+            sound = render_note(voice, note.midi, held, song.sample_rate, song.brightness, 60.0 / song.bpm, glide)
+            cache[key] = sound
+        gain = note.velocity * levels[note.part]
+        left, right = pan_gains(note.pan)
+        place(parts[note.part], sound, start, gain * left, gain * right)
+    return parts
 
 
 def _streams(seed: int) -> dict:

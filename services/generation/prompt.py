@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .theory import Key, parse_key
+from .theory import parse_key
 
 __all__ = ["PromptSpec", "parse_prompt", "GENRE_WORDS", "MOOD_WORDS", "GENRES", "MOODS"]
 

@@ -121,7 +121,7 @@ def arrange(song, style: Style, rng: np.random.Generator, melody_rng: np.random.
 
     hits = _drums(style, timing, plan, rng)
     notes = _bass(style, timing, plan, bar_chords, key)
-    notes += _chords(style, timing, plan, bar_chords)
+    notes += _chords(style, timing, bar_chords)
     notes += _melody(style, timing, plan, bar_chords, key, melody_rng)
     return Score(tuple(hits), tuple(notes), tuple(bar_chords), tuple(plan), bars)
 
@@ -141,8 +141,8 @@ def _drums(style: Style, timing: _Timing, plan: list, rng) -> list:
                     continue
                 count = {"r": 2, "t": 3}.get(char, 1)
                 for sub in range(count):
-                    velocity = _DRUM_VELOCITY[char] * (1.0 + 0.07 * rng.standard_normal())
-                    hits.append(DrumHit(voice, timing.beat(bar, step + sub / count), float(np.clip(velocity, 0.2, 1.2))))
+                    velocity = float(np.clip(_DRUM_VELOCITY[char] * (1.0 + 0.07 * rng.standard_normal()), 0.2, 1.2))
+                    hits.append(DrumHit(voice, timing.beat(bar, step + sub / count), velocity))
         if style.crash and bar % 8 == 0 and section != "break":
             hits.append(DrumHit("crash", timing.beat(bar, 0), 0.8))
     return hits
@@ -201,12 +201,11 @@ def _bass_pitch(char: str, root: int, chord: Chord, next_root: int, key: Key) ->
     return next_root - 1
 
 
-def _chords(style: Style, timing: _Timing, plan: list, bar_chords: list) -> list:
+def _chords(style: Style, timing: _Timing, bar_chords: list) -> list:
     low, high = _CHORD_REGISTER.get(style.chord_voice, (52, 76))
     notes = []
     previous = None
-    for bar, section in enumerate(plan):
-        chord = bar_chords[bar]
+    for bar, chord in enumerate(bar_chords):
         voicing = voice_chord(chord, low, high, previous)
         previous = voicing
         pattern = fit_pattern(style.chords[bar % len(style.chords)], timing.steps)

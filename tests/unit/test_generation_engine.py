@@ -226,7 +226,9 @@ def test_parse_moods(prompt, moods):
     assert spec.mood == (moods[0] if moods else None)
 
 
-@pytest.mark.parametrize("prompt, beats", [("a march in 4/4", 4), ("jazz in 3/4 time", 3), ("6/8 jig", None), ("13/4", None)])
+@pytest.mark.parametrize(
+    "prompt, beats", [("a march in 4/4", 4), ("jazz in 3/4 time", 3), ("6/8 jig", None), ("13/4", None)]
+)
 def test_parse_time_signature(prompt, beats):
     assert parse_prompt(prompt).beats_per_bar == beats
 
@@ -270,7 +272,9 @@ def test_diatonic_chords(key, numeral, sevenths, name, tones):
     assert (chord.name, chord.tones) == (name, tones)
 
 
-@pytest.mark.parametrize("key, numeral", [("C major", "II"), ("C major", "vi".upper()), ("A minor", "IV"), ("A minor", "iii"), ("C major", "VIII")])
+@pytest.mark.parametrize(
+    "key, numeral", [("C major", "II"), ("C major", "VI"), ("A minor", "IV"), ("A minor", "iii"), ("C major", "VIII")]
+)
 def test_diatonic_chord_refuses_a_wrong_numeral(key, numeral):
     with pytest.raises(ValueError):
         diatonic_chord(parse_key(key), numeral)
@@ -408,7 +412,9 @@ def test_every_genre_renders_clean_stereo_at_exactly_the_stated_tempo(genre):
     assert measured_bpm(audio, bpm, two_bars) == pytest.approx(bpm, rel=5e-4)
 
 
-@pytest.mark.parametrize("genre, bpm", [("house", 123.7), ("techno", 131.13), ("edm", 140.0), ("trance", 138.5), ("disco", 119.99)])
+@pytest.mark.parametrize(
+    "genre, bpm", [("house", 123.7), ("techno", 131.13), ("edm", 140.0), ("trance", 138.5), ("disco", 119.99)]
+)
 def test_four_on_the_floor_kicks_start_exactly_on_the_beat_grid(genre, bpm):
     result = render(f"{genre} at {bpm} bpm", duration=8.0, seed=3, stems=True)
     expected = beat_grid(bpm, 8 * SR)
@@ -487,7 +493,9 @@ def test_spec_example_call(engine):
     assert spec.mode == "major"  # "upbeat" asks for major when no key is stated
 
 
-@pytest.mark.parametrize("duration, sample_rate", [(1e-3, 32000), (1 / 3, 32000), (2.5, 44100), (4.99999, 48000), (1.0, 16000)])
+@pytest.mark.parametrize(
+    "duration, sample_rate", [(1e-3, 32000), (1 / 3, 32000), (2.5, 44100), (4.99999, 48000), (1.0, 16000)]
+)
 def test_length_is_exactly_duration_times_sample_rate(duration, sample_rate):
     engine = MusicGenerationEngine(backend="procedural", sample_rate=sample_rate)
     audio, _ = engine.generate_audio("rock", duration=duration, seed=1)

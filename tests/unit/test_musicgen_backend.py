@@ -1,12 +1,13 @@
 """The MusicGen backend, end to end, with tiny randomly initialised MusicGen models that the
 tests build and save themselves (T5 text encoder, EnCodec audio codec, decoder: a few
-thousand weights, a word-level tokenizer), loaded offline from tmp_path.
+thousand weights, a whole-word Unigram T5 tokenizer), loaded offline from tmp_path.
 
 Skipped only when ``transformers`` (the ``musicgen`` extra) is not installed.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import sys
@@ -17,12 +18,7 @@ import pytest
 from services.errors import GenerationRequestError, ModelNotAvailableError
 from services.generation import MusicGenerationEngine
 
-try:
-    import transformers  # noqa: F401
-
-    HAVE_TRANSFORMERS = True
-except ImportError:
-    HAVE_TRANSFORMERS = False
+HAVE_TRANSFORMERS = importlib.util.find_spec("transformers") is not None
 
 needs_transformers = pytest.mark.skipif(
     not HAVE_TRANSFORMERS, reason="transformers is not installed (pip install 'dgx-music[musicgen]')"
@@ -44,11 +40,14 @@ def build_tiny_musicgen(folder, *, channels: int = 1, sampling_rate: int = 32000
         MusicgenForConditionalGeneration,
         MusicgenProcessor,
         T5Config,
-        T5Tokenizer,
+        T5TokenizerFast,
     )
+    from tokenizers import Tokenizer, models, pre_tokenizers
 
     vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [("\u2581" + word, -1.0) for word in WORDS]
-    tokenizer = T5Tokenizer(vocab=vocab, extra_ids=0)
+    unigram = Tokenizer(models.Unigram(vocab, unk_id=2))  # whole words as pieces, like SentencePiece's
+    unigram.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer = T5TokenizerFast(tokenizer_object=unigram, extra_ids=0)
     text = T5Config(vocab_size=len(vocab), d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2,
                     decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
     frame_rate = math.ceil(sampling_rate / HOP)
@@ -202,7 +201,9 @@ def test_a_folder_with_another_model_is_refused(tmp_path):
 
 
 @needs_transformers
-@pytest.mark.parametrize("guidance, error", [(0.5, GenerationRequestError), (float("nan"), GenerationRequestError), ("3", TypeError)])
+@pytest.mark.parametrize(
+    "guidance, error", [(0.5, GenerationRequestError), (float("nan"), GenerationRequestError), ("3", TypeError)]
+)
 def test_invalid_guidance_scale(tiny_models, guidance, error):
     with pytest.raises(error):
         MusicGenerationEngine(backend="musicgen", model_path=tiny_models["mono"], guidance_scale=guidance)
