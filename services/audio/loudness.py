@@ -45,6 +45,7 @@ __all__ = [
     "RELATIVE_GATE_LU",
     "LRA_RELATIVE_GATE_LU",
     "TRUE_PEAK_OVERSAMPLING",
+    "MIN_SAMPLE_RATE",
 ]
 
 ABSOLUTE_GATE_LUFS = -70.0
@@ -54,6 +55,7 @@ LRA_PERCENTILES = (10.0, 95.0)
 TRUE_PEAK_OVERSAMPLING = 4
 TRUE_PEAK_TAPS = 49
 CHUNK_SECONDS = 5.0
+MIN_SAMPLE_RATE = 8000
 SURROUND_WEIGHT = 1.41  # BS.1770-5 Table 3: +1.5 dB for the surround channels
 _LOUDNESS_OFFSET = -0.691  # BS.1770-5 eq. (2)
 _SEGMENT = 32  # true peak is interpolated (or skipped) per row of this many samples
@@ -223,6 +225,11 @@ class LoudnessMeter:
         channel_weights: Optional[Sequence[float]] = None,
     ) -> None:
         self.sample_rate = validate_sample_rate(sample_rate)
+        if self.sample_rate < MIN_SAMPLE_RATE:
+            raise ValueError(
+                f"sample_rate must be at least {MIN_SAMPLE_RATE} Hz for K-weighting (its shelf sits at "
+                f"1.7 kHz, which needs a Nyquist frequency above it); got {sample_rate!r}"
+            )
         if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)):
             raise TypeError(f"channels must be an int; got {type(channels).__name__}")
         if channels < 1:

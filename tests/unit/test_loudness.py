@@ -250,6 +250,7 @@ def test_accepts_torch_tensors_of_any_float_dtype():
         (np.zeros((2, 0)), 48000, ValueError),
         (np.array([[0.0, np.nan, 0.0]]), 48000, ValueError),
         (np.zeros((2, 100)), 0, ValueError),
+        (np.zeros((2, 100)), 4000, ValueError),  # K-weighting's shelf is above Nyquist
         (np.zeros((2, 100)), 48000.5, ValueError),
         (np.zeros((2, 100)), "48000", TypeError),
         ([0.0, 0.1], 48000, TypeError),
