@@ -156,13 +156,9 @@ class MusicGenerationEngine:
         prompt, a duration that is not finite, <= 0 or above :attr:`max_duration`, or a
         stated tempo outside 30-300 BPM.
         """
-        if not isinstance(prompt, str):
-            raise TypeError(f"prompt must be a str; got {type(prompt).__name__}")
-        if not prompt.strip():
-            raise GenerationRequestError(f"prompt must not be empty; got {prompt!r}")
-        seconds = self._check_duration(duration)
-        seed = self._check_seed(seed)
-        spec = parse_prompt(prompt.strip())
+        spec = self.validate_request(prompt, duration, seed)
+        seconds = float(duration)
+        seed = secrets.randbits(32) if seed is None else int(seed)
         samples = int(round(seconds * self.sample_rate))
 
         import torch
@@ -186,6 +182,24 @@ class MusicGenerationEngine:
         self.last_result = result
         return result
 
+    def validate_request(self, prompt: str, duration: float = 16.0, seed: Optional[int] = None) -> PromptSpec:
+        """Check a request as :meth:`generate` would, without generating; return the parsed prompt.
+
+        Raises the same errors: ``TypeError`` for wrong types,
+        :class:`~services.errors.GenerationRequestError` (a ``ValueError``) for an empty prompt,
+        a duration out of range, a negative seed or a stated tempo the backend cannot play.
+        """
+        if not isinstance(prompt, str):
+            raise TypeError(f"prompt must be a str; got {type(prompt).__name__}")
+        if not prompt.strip():
+            raise GenerationRequestError(f"prompt must not be empty; got {prompt!r}")
+        self._check_duration(duration)
+        self._check_seed(seed)
+        spec = parse_prompt(prompt.strip())
+        if hasattr(self._backend, "check_prompt"):
+            self._backend.check_prompt(spec)
+        return spec
+
     def generate_audio(self, prompt: str, duration: float = 16.0, seed: Optional[int] = None):
         """Return ``(audio, generation_time_seconds)``: float32 tensor (2, samples) at
         :attr:`sample_rate`, samples = round(duration * sample_rate). See :meth:`generate`."""
@@ -206,7 +220,7 @@ class MusicGenerationEngine:
         info.update(self._backend.info() if hasattr(self._backend, "info") else {})
         return info
 
-    def _check_duration(self, duration) -> float:
+    def _check_duration(self, duration) -> None:
         if isinstance(duration, bool) or not isinstance(duration, numbers.Real):
             raise TypeError(f"duration must be a number of seconds; got {type(duration).__name__}")
         seconds = float(duration)
@@ -221,17 +235,15 @@ class MusicGenerationEngine:
             raise GenerationRequestError(
                 f"duration is shorter than one sample at {self.sample_rate} Hz; got {duration!r}"
             )
-        return seconds
 
     @staticmethod
-    def _check_seed(seed) -> int:
+    def _check_seed(seed) -> None:
         if seed is None:
-            return secrets.randbits(32)
+            return
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise TypeError(f"seed must be an int or None; got {type(seed).__name__}")
         if not 0 <= int(seed) <= _MAX_SEED:
             raise GenerationRequestError(f"seed must be between 0 and 2**63 - 1; got {seed!r}")
-        return int(seed)
 
 
 def _stereo_of_length(audio: np.ndarray, samples: int) -> np.ndarray:

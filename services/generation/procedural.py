@@ -128,6 +128,14 @@ class ProceduralBackend:
             )
         self.sample_rate = rate
 
+    @staticmethod
+    def check_prompt(prompt: PromptSpec) -> None:
+        """Raise GenerationRequestError when the prompt states a tempo outside 30-300 BPM."""
+        if prompt.bpm is not None and not MIN_BPM <= prompt.bpm <= MAX_BPM:
+            raise GenerationRequestError(
+                f"tempo must be between {MIN_BPM:g} and {MAX_BPM:g} BPM; the prompt says {prompt.bpm!r}"
+            )
+
     def resolve(self, prompt: PromptSpec, duration: float, seed: int) -> SongSpec:
         """Fill in everything ``prompt`` leaves open (deterministic for ``seed``)."""
         rng = _streams(seed)["resolve"]
@@ -139,16 +147,13 @@ class ProceduralBackend:
         if effects:
             brightness = 0.5 * brightness + 0.5 * float(np.mean([e.brightness for e in effects]))
 
+        self.check_prompt(prompt)
         jitter = rng.normal(0.0, 0.12)
         if prompt.bpm is None:
             low, high = style.bpm_range
             bpm = float(round(low + (high - low) * float(np.clip(energy + jitter, 0.0, 1.0))))
         else:
             bpm = float(prompt.bpm)
-            if not MIN_BPM <= bpm <= MAX_BPM:
-                raise GenerationRequestError(
-                    f"tempo must be between {MIN_BPM:g} and {MAX_BPM:g} BPM; the prompt says {prompt.bpm!r}"
-                )
 
         tonic_draw = int(rng.integers(12))
         mode_draw = float(rng.random())

@@ -575,14 +575,22 @@ def test_backend_comes_from_settings(monkeypatch):
         ({"prompt": "house at 400 bpm"}, ValueError),
     ],
 )
-def test_invalid_requests(engine, kwargs, error):
+@pytest.mark.parametrize("method", ["validate_request", "generate_audio"])
+def test_invalid_requests(engine, kwargs, error, method):
     call = {"prompt": "house", "duration": 1.0, "seed": 1, **kwargs}
     with pytest.raises(error) as info:
-        engine.generate_audio(**call)
+        getattr(engine, method)(**call)
     if error is ValueError:
         assert isinstance(info.value, GenerationRequestError)
         bad = next(iter(kwargs.values()))
         assert repr(bad) in str(info.value) or "bpm" in str(bad)
+
+
+def test_validate_request_returns_the_parsed_prompt():
+    fresh = MusicGenerationEngine(backend="procedural")
+    spec = fresh.validate_request("  dark techno in D minor at 128 bpm ", duration=30.0, seed=3)
+    assert (spec.text, spec.bpm, spec.key, spec.genre) == ("dark techno in D minor at 128 bpm", 128.0, "D minor", "techno")
+    assert fresh.last_result is None and fresh.last_seed is None  # nothing was generated
 
 
 @pytest.mark.parametrize(
