@@ -127,15 +127,20 @@ def master(
     n = dry.shape[1]
     tail = 0 if impulse is None else impulse.shape[1]
     size = fast_length(n + tail + sample_rate // 2)
-    spectrum = np.fft.rfft(dry.astype(np.float32, copy=False), size, axis=1)
-    if send is not None and impulse is not None:
-        spectrum += np.fft.rfft(send.astype(np.float32, copy=False), size, axis=1) * np.fft.rfft(
-            impulse.astype(np.float32), size, axis=1
-        )
     cutoff = 2500.0 * 2.0 ** (3.0 * brightness)
     freqs = np.fft.rfftfreq(size, 1.0 / sample_rate)
-    spectrum *= butterworth_gain(freqs, 25.0, cutoff if cutoff < 0.45 * sample_rate else None).astype(np.float32)
-    out = np.fft.irfft(spectrum, size, axis=1)[:, :n]
+    gain = butterworth_gain(freqs, 25.0, cutoff if cutoff < 0.45 * sample_rate else None).astype(np.float32)
+    del freqs
+    out = np.empty((2, n), dtype=np.float32)
+    for channel in range(2):  # one channel at a time: half the memory of the spectra
+        spectrum = np.fft.rfft(dry[channel].astype(np.float32, copy=False), size)
+        if send is not None and impulse is not None:
+            spectrum += np.fft.rfft(send[channel].astype(np.float32, copy=False), size) * np.fft.rfft(
+                impulse[channel].astype(np.float32), size
+            )
+        spectrum *= gain
+        out[channel] = np.fft.irfft(spectrum, size)[:n]
+        del spectrum
     level = np.percentile(np.abs(out[:, ::4]), 99.9)
     if level > 0:
         out *= 0.8 / level

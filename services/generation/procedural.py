@@ -195,33 +195,34 @@ class ProceduralBackend:
         style = STYLES[song.genre]
         score = arrange(song, style, streams["arrange"], streams["melody"])
         levels = {**_PART_LEVELS, **style.levels}
-        drums, kick, send, kick_starts = _render_drums(song, style, score, levels, streams["drums"], keep_stems)
-        parts = _render_notes(song, style, score, levels)
+        mix, kick, send, kick_starts = _render_drums(song, style, score, levels, streams["drums"], keep_stems)
+        stems = {"kick": kick, "drums": mix.copy()} if keep_stems else {}
+        duck = None
         if style.sidechain > 0:
             duck = sidechain_envelope(song.samples, kick_starts, song.sample_rate, style.sidechain)
             duck = duck.astype(np.float32)
-            parts["bass"] *= duck
-            parts["chords"] *= duck
-            parts["melody"] *= 1.0 - 0.5 * (1.0 - duck)
-
-        send += parts["chords"]
-        send += 1.2 * parts["melody"]
+        for part, send_gain in (("bass", 0.0), ("chords", 1.0), ("melody", 1.2)):
+            buffer = _render_part(song, style, score, part, levels[part])
+            if duck is not None:  # the melody ducks half as deep
+                buffer *= duck if part != "melody" else 1.0 - 0.5 * (1.0 - duck)
+            mix += buffer
+            if send_gain:
+                send += send_gain * buffer
+            if keep_stems:
+                stems[part] = buffer
+            del buffer  # one part at a time: a five-minute stereo buffer is ~80 MB
         send *= style.reverb
-        mix = drums.copy() if keep_stems else drums
-        for part in parts.values():
-            mix += part
         mix_rng = streams["mix"]
         impulse = reverb_impulse(song.sample_rate, style.reverb_seconds, mix_rng) if style.reverb > 0 else None
         if style.crackle:
             mix += 0.25 * crackle(song.samples, song.sample_rate, mix_rng).astype(np.float32)
         audio = master(mix, song.sample_rate, song.brightness, send, impulse)
-        stems = {"kick": kick, "drums": drums, **parts} if keep_stems else {}
         return Rendering(audio, song, score, stems)
 
 
 def _render_drums(song: SongSpec, style, score: Score, levels: dict, rng, keep_stems: bool):
     """Place every drum hit: ``(drums, kick, reverb send, kick start samples)``, stereo float32
-    buffers; ``kick`` is ``drums`` itself unless stems are kept (then added into ``drums``)."""
+    buffers; ``kick`` is ``drums`` itself unless stems are kept (then also added into ``drums``)."""
     samples, per_beat = song.samples, 60.0 * song.sample_rate / song.bpm
     drums = np.zeros((2, samples), dtype=np.float32)
     kick = np.zeros((2, samples), dtype=np.float32) if keep_stems else drums
@@ -244,30 +245,27 @@ def _render_drums(song: SongSpec, style, score: Score, levels: dict, rng, keep_s
     return drums, kick, send, kick_starts
 
 
-def _render_notes(song: SongSpec, style, score: Score, levels: dict) -> dict:
-    """Render every note into ``{"bass", "chords", "melody"}`` stereo float32 buffers; notes
-    that recur (same part, pitch, length, glide) are synthesized once."""
+def _render_part(song: SongSpec, style, score: Score, part: str, level: float) -> np.ndarray:
+    """Render the notes of ``part`` ("bass", "chords", "melody") into a stereo float32 buffer;
+    notes that recur (same pitch, length, glide) are synthesized once."""
     samples, per_beat = song.samples, 60.0 * song.sample_rate / song.bpm
-    parts = {part: np.zeros((2, samples), dtype=np.float32) for part in ("bass", "chords", "melody")}
-    voices = {"bass": VOICES[style.bass_voice], "chords": VOICES[style.chord_voice],
-              "melody": VOICES[style.melody_voice]}
+    buffer = np.zeros((2, samples), dtype=np.float32)
+    voice = VOICES[{"bass": style.bass_voice, "chords": style.chord_voice, "melody": style.melody_voice}[part]]
     cache = {}
     for note in score.notes:
         start = int(round(note.start * per_beat))
-        if start >= samples:
+        if note.part != part or start >= samples:
             continue
-        voice = voices[note.part]
         held = max(1, int(round(note.length * per_beat)))
         glide = note.glide_from if voice.glide > 0 else None
-        key = (note.part, note.midi, held, glide)
+        key = (note.midi, held, glide)
         sound = cache.get(key)
         if sound is None:
             sound = render_note(voice, note.midi, held, song.sample_rate, song.brightness, 60.0 / song.bpm, glide)
             cache[key] = sound
-        gain = note.velocity * levels[note.part]
         left, right = pan_gains(note.pan)
-        place(parts[note.part], sound, start, gain * left, gain * right)
-    return parts
+        place(buffer, sound, start, note.velocity * level * left, note.velocity * level * right)
+    return buffer
 
 
 def _streams(seed: int) -> dict:
