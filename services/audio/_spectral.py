@@ -13,8 +13,10 @@ from ._arrays import as_audio_array
 
 __all__ = ["FrameStream", "as_mono_block", "power_spectra"]
 
-_CHUNK_FRAMES = 512
-"""Frames transformed per batch: bounds the transient memory of one ``update`` call."""
+_CHUNK_SAMPLES = 1 << 17
+"""Samples (frames x FFT size) transformed per batch: bounds the transient memory of one
+``update`` call, and keeps the temporaries small enough to be reused from cache rather
+than freshly mapped (which made 512-frame batches twice as slow)."""
 
 
 def as_mono_block(block, name: str = "block") -> np.ndarray:
@@ -69,7 +71,8 @@ def power_spectra(frames: np.ndarray, window: np.ndarray, n_fft: int | None = No
     """
     from scipy import fft as sp_fft
 
-    for start in range(0, len(frames), _CHUNK_FRAMES):
-        batch = frames[start:start + _CHUNK_FRAMES] * window
+    step = max(1, _CHUNK_SAMPLES // (n_fft or len(window)))
+    for start in range(0, len(frames), step):
+        batch = frames[start:start + step] * window
         spectrum = sp_fft.rfft(batch, n=n_fft, axis=1, overwrite_x=True)
         yield start, spectrum.real ** 2 + spectrum.imag ** 2

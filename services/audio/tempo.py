@@ -58,7 +58,7 @@ _FLOOR = 1e-9            # band power floor (full scale sine = 0.25): -90 dB
 _MIN_SECONDS = 2.0        # shorter audio has no measurable tempo
 _PRIOR_CENTER_BPM = 130.0
 _PRIOR_OCTAVES = 0.8      # standard deviation of the log2-normal tempo prior
-# metrical-level score weights (set on development corpora, seeds 7 and 11, not the benchmark's)
+# metrical-level score weights, set on development corpora (seeds 7, 11, 13), not the benchmark's
 _W_COMB, _W_QUARTER = 3.0, 3.0
 _HINT_OCTAVES = 0.2       # width of the prior centred on a hint
 _MIN_CLARITY_16S = 0.04   # comb autocorrelation needed on 16 s (scaled by 1/sqrt(duration)):
