@@ -75,7 +75,9 @@ class MusicGenBackend:
         self.max_duration = MAX_DURATION
         self.model_name = Path(self.source).name or self.source
         self.model_version = f"transformers-{self._transformers.__version__}"
-        self._device = device
+        import torch
+
+        self._device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._model = None
         self._processor = None
 
@@ -107,8 +109,6 @@ class MusicGenBackend:
     def _ensure_loaded(self):
         if self._model is not None:
             return
-        import torch
-
         logging = self._transformers.utils.logging
         verbosity = logging.get_verbosity()
         bars = logging.is_progress_bar_enabled()
@@ -121,10 +121,8 @@ class MusicGenBackend:
             logging.set_verbosity(verbosity)
             if bars:
                 logging.enable_progress_bar()
-        device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self._model = model.to(device).eval()
+        self._model = model.to(self._device).eval()
         self._processor = processor
-        self._device = device
 
     def info(self) -> dict:
         return {

@@ -101,6 +101,7 @@ def test_generates_exact_stereo_float32_from_a_local_mono_model(mono_engine, tin
     assert info["backend"] == "musicgen" and info["model_path"] == tiny_models["mono"]
     assert (info["model_channels"], info["model_sample_rate"], info["frame_rate"]) == (1, 32000, 50)
     assert (info["channels"], info["sample_rate"], info["max_duration_seconds"]) == (2, 32000, 30.0)
+    assert info["device"] in ("cpu", "cuda")
     assert mono_engine.model_name == os.path.basename(tiny_models["mono"])
     assert mono_engine.last_seed == 1 and mono_engine.last_spec is None
     assert mono_engine.last_result.prompt_spec.key == "D minor"
