@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import AudioValidationError
 from ._arrays import as_audio_array, validate_sample_rate
 from ._spectral import FrameStream, as_mono_block, power_spectra
 
@@ -78,8 +79,6 @@ NO_TEMPO = TempoEstimate(None, 0.0)
 
 def validate_hint(hint_bpm) -> float | None:
     """Return ``hint_bpm`` as a float (BPM), or raise TypeError/ValueError; None passes."""
-    from ..errors import AudioValidationError
-
     if hint_bpm is None:
         return None
     if isinstance(hint_bpm, bool) or not isinstance(hint_bpm, numbers.Real):
