@@ -95,24 +95,11 @@ class MusicGenerationEngine:
     ):
         from ..config import get_settings
 
-        settings = None
-        if backend is None or model_path is None:
-            settings = get_settings()
-        explicit_backend = backend is not None
-        if backend is None:
-            backend = settings.generation_backend
-        if not isinstance(backend, str):
-            raise TypeError(f"backend must be a str or None; got {type(backend).__name__}")
-        name = backend.strip().lower()
-        if name not in BACKENDS:
-            source = "backend" if explicit_backend else "DGX_MUSIC_BACKEND"
-            raise GenerationRequestError(f"{source} must be one of {', '.join(BACKENDS)}; got {backend!r}")
-        if model_path is not None and not isinstance(model_path, str):
-            if not hasattr(model_path, "__fspath__"):
-                raise TypeError(f"model_path must be a str or path; got {type(model_path).__name__}")
-            model_path = str(model_path)
+        settings = get_settings() if backend is None or model_path is None else None
+        name = _backend_name(backend, settings)
+        if model_path is not None:
+            model_path = _path_text(model_path)
         self.sample_rate = validate_sample_rate(sample_rate)
-
         if name == "procedural":
             if model_path is not None:
                 raise GenerationRequestError(
@@ -125,9 +112,8 @@ class MusicGenerationEngine:
         else:
             from .musicgen import MusicGenBackend
 
-            if model_path is None:
-                model_path = settings.model_path
-            self._backend = MusicGenBackend(model_path, device=device, guidance_scale=guidance_scale)
+            path = model_path if model_path is not None else settings.model_path
+            self._backend = MusicGenBackend(path, device=device, guidance_scale=guidance_scale)
         self.backend = name
         self.last_seed: Optional[int] = None
         self.last_result: Optional[GenerationResult] = None
@@ -244,6 +230,27 @@ class MusicGenerationEngine:
             raise TypeError(f"seed must be an int or None; got {type(seed).__name__}")
         if not 0 <= int(seed) <= _MAX_SEED:
             raise GenerationRequestError(f"seed must be between 0 and 2**63 - 1; got {seed!r}")
+
+
+def _backend_name(backend, settings) -> str:
+    """The backend's name: ``backend`` as given, else the ``DGX_MUSIC_BACKEND`` setting."""
+    source = "backend"
+    if backend is None:
+        backend, source = settings.generation_backend, "DGX_MUSIC_BACKEND"
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a str or None; got {type(backend).__name__}")
+    name = backend.strip().lower()
+    if name not in BACKENDS:
+        raise GenerationRequestError(f"{source} must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    return name
+
+
+def _path_text(path) -> str:
+    if isinstance(path, str):
+        return path
+    if not hasattr(path, "__fspath__"):
+        raise TypeError(f"model_path must be a str or path; got {type(path).__name__}")
+    return str(path.__fspath__())
 
 
 def _stereo_of_length(audio: np.ndarray, samples: int) -> np.ndarray:

@@ -602,6 +602,7 @@ def test_validate_request_returns_the_parsed_prompt():
         ({"sample_rate": "32000"}, TypeError),
         ({"sample_rate": 32000.5}, ValueError),
         ({"model_path": "/models/musicgen-small"}, ValueError),
+        ({"model_path": 3}, TypeError),
     ],
 )
 def test_invalid_engine_arguments(kwargs, error):

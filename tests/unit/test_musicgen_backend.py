@@ -158,6 +158,14 @@ def test_settings_select_musicgen_and_its_folder(monkeypatch, tiny_models):
 
 
 @needs_transformers
+def test_model_path_may_be_a_path_object(tiny_models):
+    import pathlib
+
+    engine = MusicGenerationEngine(backend="musicgen", model_path=pathlib.Path(tiny_models["mono"]))
+    assert engine.get_info()["model_path"] == tiny_models["mono"]
+
+
+@needs_transformers
 def test_hub_is_offline_after_loading(monkeypatch, tiny_models):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     MusicGenerationEngine(backend="musicgen", model_path=tiny_models["mono"])
