@@ -168,8 +168,8 @@ class GrooveSpec:
     programs: dict[int, int]
 
 
-def _chord_pitches(tonic: int, scale: tuple[int, ...], degree: int, quality: str | None, sevenths: bool) -> list[int]:
-    """Pitch classes (relative to C, not reduced) of the triad (or seventh chord) on ``degree``."""
+def _chord_pitches(scale: tuple[int, ...], degree: int, quality: str | None, sevenths: bool) -> list[int]:
+    """Semitones above the tonic (not reduced to an octave) of the triad or seventh chord on ``degree``."""
     def scale_pc(index: int) -> int:
         return scale[index % 7] + 12 * (index // 7)
 
@@ -179,12 +179,12 @@ def _chord_pitches(tonic: int, scale: tuple[int, ...], degree: int, quality: str
     if quality == "major":
         third = root + 4
         fifth = root + 7
-    pitches = [tonic + root, tonic + third, tonic + fifth]
+    pitches = [root, third, fifth]
     if sevenths:
         seventh = scale_pc(degree + 6)
         if quality == "major":
             seventh = root + 10
-        pitches.append(tonic + seventh)
+        pitches.append(seventh)
     return pitches
 
 
@@ -212,7 +212,7 @@ def make_groove(genre: Genre, rng: random.Random, name: str, duration_s: float =
         return start_offset + bar * bar_beats + position + (rng.gauss(0.0, human) if human else 0.0)
 
     notes: list[Note] = []
-    # a drum fill-less pattern with a crash on phrase starts (4-bar phrases)
+    # the genre's drum pattern every bar, a crash on phrase starts (4-bar phrases)
     for bar in range(n_bars):
         for drum, hits in genre.drums.items():
             for step, velocity in hits:
@@ -226,16 +226,16 @@ def make_groove(genre: Genre, rng: random.Random, name: str, duration_s: float =
     tonic_octave = 48 + tonic  # C3..B3 region for chords
     bass_base = 36 + tonic if tonic < 7 else 24 + tonic
     melody_scale = [60 + tonic + s for s in scale] + [72 + tonic + s for s in scale] + [84 + tonic]
-    previous = rng.randrange(3, 8)
+    melody_index = rng.randrange(3, 8)
     for bar in range(n_bars):
         degree, quality = progression[(bar // genre.bars_per_chord) % len(progression)]
-        chord = _chord_pitches(0, scale, degree, quality, genre.sevenths)
+        chord = _chord_pitches(scale, degree, quality, genre.sevenths)
         # voice the chord in the octave above C3 + tonic, lowest note first
         voiced = sorted(tonic_octave + (pc % 12) - (12 if tonic_octave + pc % 12 > 64 else 0) for pc in chord)
         root = bass_base + (chord[0] % 12)
         if root > 50:
             root -= 12
-        if bar % genre.bars_per_chord == 0 or genre.bars_per_chord == 1:
+        if bar % genre.bars_per_chord == 0:
             for step in genre.chord_steps:
                 start = at(bar, step)
                 for pitch in voiced:
@@ -252,12 +252,12 @@ def make_groove(genre: Genre, rng: random.Random, name: str, duration_s: float =
                 continue
             strong = step % (2 * genre.lead_step) == 0
             move = rng.choice((-2, -1, -1, 0, 1, 1, 2))
-            previous = min(len(melody_scale) - 1, max(0, previous + move))
+            melody_index = min(len(melody_scale) - 1, max(0, melody_index + move))
             if strong:
                 candidates = [i for i, p in enumerate(melody_scale) if (p - tonic) % 12 in chord_pcs]
                 if candidates:
-                    previous = min(candidates, key=lambda i: abs(i - previous))
-            notes.append(Note(LEAD, at(bar, step), genre.lead_step / 4.0 * 0.9, melody_scale[previous], 84 + rng.randint(-8, 8)))
+                    melody_index = min(candidates, key=lambda i: abs(i - melody_index))
+            notes.append(Note(LEAD, at(bar, step), genre.lead_step / 4.0 * 0.9, melody_scale[melody_index], 84 + rng.randint(-8, 8)))
 
     end = duration_s / beat_s + 1.0
     notes = [n for n in notes if 0.0 <= n.start < end]
