@@ -1,0 +1,418 @@
+"""The ``dgx-music`` command: generate, analyze, normalize, history, show, files, db.
+
+A thin layer over the services: it parses arguments, calls one function, prints a
+table or JSON. Expected failures print one line (``dgx-music: error: ...``) and exit 1;
+usage errors exit 2 (argparse); Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Iterable, List, Optional, Sequence
+
+from . import __version__
+
+__all__ = ["main", "build_parser"]
+
+PROG = "dgx-music"
+
+
+# --- output helpers ---------------------------------------------------------------------------
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: non-finite floats become null, paths and dates strings."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (Path, datetime, date)):
+        return str(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _plain(value.item())
+    if hasattr(value, "value") and not isinstance(value, (str, int)):  # enums
+        return value.value
+    return value
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(_plain(value), indent=2, sort_keys=False))
+
+
+def _fmt(value: Any, spec: str = "", unit: str = "") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:{spec}}{unit}"
+
+
+def _print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    rows = [[str(cell) for cell in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+class _Progress:
+    """A one-line progress display on stderr, only when stderr is a terminal."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total = total
+        self.enabled = enabled and sys.stderr.isatty()
+
+    def update(self, done: int, label: str) -> None:
+        if self.enabled:
+            width = 24
+            filled = int(width * done / max(1, self.total))
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} {label[:40]:<40}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 80 + "\r")
+            sys.stderr.flush()
+
+
+def _summary_lines(metadata: dict) -> List[str]:
+    figures = [
+        ("Duration", _fmt(metadata.get("duration_seconds"), ".2f", " s")),
+        ("Loudness", _fmt(metadata.get("loudness_lufs"), ".1f", " LUFS")),
+        ("True peak", _fmt(metadata.get("true_peak_dbtp"), ".1f", " dBTP")),
+        ("Loudness range", _fmt(metadata.get("loudness_range_lu"), ".1f", " LU")),
+        ("Tempo", _fmt(metadata.get("bpm"), ".1f", " BPM")),
+        ("Key", metadata.get("key") or "-"),
+        ("Peak", _fmt(metadata.get("peak_amplitude"), ".3f")),
+        ("Dynamic range", _fmt(metadata.get("dynamic_range_db"), ".1f", " dB")),
+    ]
+    return [f"{label + ':':<16}{value}" for label, value in figures]
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .pipeline import generate_track
+
+    progress = _Progress(5, enabled=not args.json)
+    labels = ["record", "generate", "export", "analyse", "complete"]
+
+    def on_step(label: str) -> None:
+        progress.update(labels.index(label) if label in labels else 0, label)
+
+    try:
+        result = generate_track(args.prompt, duration=args.duration, seed=args.seed,
+                                bit_depth=args.bit_depth, on_step=on_step)
+    finally:
+        progress.close()
+    if args.json:
+        _print_json(result.to_dict())
+        return 0
+    print(f"{'Generated:':<16}{result.file_path}")
+    print(f"{'Job:':<16}{result.job_id} (record {result.generation_id})")
+    print(f"{'Size:':<16}{result.file_size_bytes / 1024 / 1024:.2f} MB, {result.sample_rate} Hz, {result.channels} ch")
+    print(f"{'Generation:':<16}{result.generation_time_seconds:.2f} s")
+    for line in _summary_lines(result.metadata):
+        print(line)
+    return 0
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from .audio import AudioMetadataExtractor
+
+    extractor = AudioMetadataExtractor(extract_bpm=not args.no_bpm, extract_key=not args.no_key)
+    progress = _Progress(len(args.files), enabled=not args.json and len(args.files) > 1)
+    results, errors = [], []
+    for index, name in enumerate(args.files):
+        progress.update(index, Path(name).name)
+        try:
+            results.append({"file": name, **extractor.extract_metadata(name, compute_stats=True, bpm_hint=args.bpm_hint)})
+        except (OSError, ValueError) as exc:
+            errors.append(f"{PROG}: error: {exc}")
+            if args.json:
+                results.append({"file": name, "error": str(exc)})
+    progress.close()
+    for line in errors:  # one line per file that could not be analysed
+        print(line, file=sys.stderr)
+    if args.json and results:
+        _print_json(results if len(args.files) > 1 else results[0])
+    elif results:
+        _print_table(
+            ["file", "duration", "LUFS", "dBTP", "LRA", "BPM", "key", "peak"],
+            [[
+                item["file"], _fmt(item.get("duration_seconds"), ".2f", " s"),
+                _fmt(item.get("loudness_lufs"), ".1f"), _fmt(item.get("true_peak_dbtp"), ".1f"),
+                _fmt(item.get("loudness_range_lu"), ".1f"), _fmt(item.get("bpm"), ".1f"),
+                item.get("key") or "-", _fmt(item.get("peak_amplitude"), ".3f"),
+            ] for item in results],
+        )
+    return 1 if errors else 0
+
+
+def _cmd_normalize(args: argparse.Namespace) -> int:
+    import soundfile
+
+    from .audio import AudioExporter, measure_loudness
+    from .errors import AudioDecodeError
+
+    source = Path(args.input)
+    if not source.is_file():
+        raise FileNotFoundError(f"no such file: {str(source)!r}")
+    try:
+        data, rate = soundfile.read(source, dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError) as exc:
+        raise AudioDecodeError(f"cannot decode {str(source)!r} as audio: {exc}") from None
+    if Path(args.output).resolve() == source.resolve():
+        raise ValueError("OUT must differ from IN (the original is never overwritten)")
+    exporter = AudioExporter(target_lufs=args.target, true_peak_ceiling=args.ceiling)
+    before = measure_loudness(data.T, rate)
+    result = exporter.export(data.T, args.output, sample_rate=rate, bit_depth=args.bit_depth)
+    after = measure_loudness(soundfile.read(result.path, dtype="float32", always_2d=True)[0].T, rate)
+    report = {
+        "input": str(source), "output": result.path, "size_bytes": result.size_bytes,
+        "gain_db": result.gain.gain_db, "reason": result.gain.reason,
+        "input_lufs": before.integrated_lufs, "input_true_peak_dbtp": before.true_peak_dbtp,
+        "output_lufs": after.integrated_lufs, "output_true_peak_dbtp": after.true_peak_dbtp,
+    }
+    if args.json:
+        _print_json(report)
+    else:
+        print(f"Wrote {result.path} ({result.size_bytes / 1024:.1f} KB, {args.bit_depth})")
+        print(f"Loudness:  {_fmt(before.integrated_lufs, '.1f')} -> {_fmt(after.integrated_lufs, '.1f')} LUFS "
+              f"(gain {result.gain.gain_db:+.2f} dB, {result.gain.reason})")
+        print(f"True peak: {_fmt(before.true_peak_dbtp, '.1f')} -> {_fmt(after.true_peak_dbtp, '.1f')} dBTP")
+    return 0
+
+
+def _generation_row(generation) -> List[str]:
+    data = generation.to_dict()
+    created = data.get("created_at")
+    metadata = data.get("metadata") or {}
+    return [
+        str(data["id"])[:8], str(data.get("status")), str(created)[:19] if created else "-",
+        _fmt(data.get("duration_seconds"), ".1f", " s"), _fmt(metadata.get("bpm"), ".1f"),
+        metadata.get("key") or "-", (data.get("prompt") or "")[:40],
+    ]
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from .storage import get_all_generations, get_session
+
+    with get_session(readonly=True) as session:
+        generations = get_all_generations(session, limit=args.limit, offset=args.offset, status=args.status)
+        dicts = [g.to_dict() for g in generations]
+        rows = [_generation_row(g) for g in generations]
+    if args.json:
+        _print_json(dicts)
+    elif not rows:
+        print("no generations recorded yet")
+    else:
+        _print_table(["id", "status", "created (UTC)", "duration", "BPM", "key", "prompt"], rows)
+    return 0
+
+
+def _find_generation(session, identifier: str):
+    from sqlalchemy import select
+
+    from .storage import Generation, get_generation
+
+    found = get_generation(session, identifier)
+    if found is not None:
+        return found
+    candidates = session.scalars(
+        select(Generation).where(
+            Generation.id.startswith(identifier) | Generation.file_path.endswith(f"{identifier}.wav")
+        ).limit(2)
+    ).all()
+    if len(candidates) > 1:
+        raise LookupError(f"{identifier!r} matches more than one generation; give more of the id")
+    if not candidates:
+        raise LookupError(f"no generation with id or job id {identifier!r}")
+    return candidates[0]
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from .storage import get_session
+
+    with get_session(readonly=True) as session:
+        data = _find_generation(session, args.job_id).to_dict()
+    if args.json:
+        _print_json(data)
+        return 0
+    metadata = data.pop("metadata", None) or {}
+    for key, value in data.items():
+        print(f"{key + ':':<26}{_fmt(value, '.3f') if isinstance(value, float) else value}")
+    if metadata:
+        print()
+        for line in _summary_lines(metadata):
+            print(line)
+    return 0
+
+
+def _parse_day(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD; got {text!r}") from None
+
+
+def _cmd_files(args: argparse.Namespace) -> int:
+    from .audio import AudioFileManager
+
+    manager = AudioFileManager(base_dir=args.base_dir) if args.base_dir else AudioFileManager()
+    if args.files_command == "list":
+        files = manager.list_files(start_date=args.since, end_date=args.until, limit=args.limit, extension=args.ext)
+        if args.json:
+            _print_json([str(f) for f in files])
+        else:
+            for path in files:
+                print(path)
+    elif args.files_command == "stats":
+        stats = manager.get_storage_stats()
+        if args.json:
+            _print_json(stats)
+        else:
+            for key, value in stats.items():
+                print(f"{key + ':':<20}{value}")
+    else:  # cleanup
+        dry_run = not args.yes
+        count = manager.cleanup_old_files(days_old=args.days, dry_run=dry_run)
+        removed_dirs = 0 if dry_run else manager.cleanup_empty_directories()
+        if args.json:
+            _print_json({"dry_run": dry_run, "files": count, "empty_directories_removed": removed_dirs})
+        elif dry_run:
+            print(f"Would delete {count} files older than {args.days} days (dry run; add --yes to delete)")
+        else:
+            print(f"Deleted {count} files older than {args.days} days; removed {removed_dirs} empty folders")
+    return 0
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    from .storage import init_db
+    from .storage.database import resolve_url
+
+    init_db(args.url)
+    shown = resolve_url(args.url)
+    if "@" in shown:  # never print a password
+        scheme, rest = shown.split("://", 1)
+        shown = f"{scheme}://***@{rest.split('@', 1)[1]}"
+    print(f"database ready: {shown}")
+    return 0
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0; got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="DGX Music audio services.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    bit_depths = ["PCM_16", "PCM_24", "PCM_32", "FLOAT"]
+
+    p = commands.add_parser("generate", help="generate a track from a prompt (the main job)")
+    p.add_argument("prompt", help='e.g. "upbeat electronic dance music at 140 BPM"')
+    p.add_argument("--duration", type=_positive_float, default=16.0, help="seconds (default 16)")
+    p.add_argument("--seed", type=_non_negative_int, default=None, help="for a reproducible track")
+    p.add_argument("--bit-depth", choices=bit_depths, default="PCM_16")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=_cmd_generate)
+
+    p = commands.add_parser("analyze", help="measure audio files (duration, loudness, tempo, key)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-bpm", action="store_true", help="skip tempo estimation")
+    p.add_argument("--no-key", action="store_true", help="skip key estimation")
+    p.add_argument("--bpm-hint", type=_positive_float, default=None, help="expected tempo (resolves 70 vs 140)")
+    p.set_defaults(handler=_cmd_analyze)
+
+    p = commands.add_parser("normalize", help="loudness-normalize an audio file to a WAV")
+    p.add_argument("input", metavar="IN")
+    p.add_argument("output", metavar="OUT", help="a .wav path")
+    p.add_argument("--target", type=float, default=None, help="LUFS (default: AUDIO_TARGET_LUFS or -16)")
+    p.add_argument("--ceiling", type=float, default=None, help="true-peak ceiling, dBTP (default -1)")
+    p.add_argument("--bit-depth", choices=bit_depths, default="PCM_16")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_normalize)
+
+    p = commands.add_parser("history", help="list recorded generations, newest first")
+    p.add_argument("--limit", type=_non_negative_int, default=20)
+    p.add_argument("--offset", type=_non_negative_int, default=0)
+    p.add_argument("--status", choices=["pending", "processing", "completed", "failed"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_history)
+
+    p = commands.add_parser("show", help="show one generation (record id, its prefix, or job id)")
+    p.add_argument("job_id", metavar="JOB_ID")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_show)
+
+    p = commands.add_parser("files", help="the dated output tree: list, stats, cleanup")
+    p.add_argument("--base-dir", default=None, help="default: AUDIO_OUTPUT_DIR or data/outputs")
+    files = p.add_subparsers(dest="files_command", required=True, metavar="ACTION")
+    q = files.add_parser("list", help="files, newest first")
+    q.add_argument("--limit", type=_non_negative_int, default=20)
+    q.add_argument("--since", type=_parse_day, default=None, metavar="YYYY-MM-DD")
+    q.add_argument("--until", type=_parse_day, default=None, metavar="YYYY-MM-DD")
+    q.add_argument("--ext", default=None, help="e.g. wav")
+    q.add_argument("--json", action="store_true")
+    q = files.add_parser("stats", help="counts and sizes")
+    q.add_argument("--json", action="store_true")
+    q = files.add_parser("cleanup", help="delete files older than --days (a dry run unless --yes)")
+    q.add_argument("--days", type=_non_negative_int, default=30)
+    q.add_argument("--yes", action="store_true", help="really delete")
+    q.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_files)
+
+    p = commands.add_parser("db", help="the generation history database")
+    db = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    q = db.add_parser("init", help="create or migrate the schema")
+    q.add_argument("--url", default=None, help="default: DATABASE_URL or sqlite:///data/generations.db")
+    p.set_defaults(handler=_cmd_db)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``dgx-music``; returns the exit status."""
+    from .errors import DgxMusicError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except (DgxMusicError, OSError, ValueError, TypeError, LookupError) as exc:
+        message = str(exc) or type(exc).__name__
+        if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in message:
+            message = f"{message}: {exc.filename}"
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
