@@ -281,3 +281,16 @@ def test_batch_arguments_are_validated(tmp_path, audios, paths, error):
 
 def test_empty_batch():
     assert AudioExporter().export_wav_batch([], []) == []
+
+
+@pytest.mark.parametrize("bit_depth, full_scale", [("PCM_16", 32767), ("PCM_24", 8388607), ("PCM_32", 2147483647)])
+def test_pcm_samples_are_the_rounded_scaled_floats(tmp_path, bit_depth, full_scale):
+    """Quantization rounds to the nearest step of the format (within one step of the float)."""
+    audio = music_like(2.0, SR, seed=9) * np.float32(0.5)
+    path, _ = AudioExporter().export_wav(audio, tmp_path / "q.wav", normalize=False, bit_depth=bit_depth)
+    dtype = "int16" if bit_depth == "PCM_16" else "int32"
+    written = soundfile.read(path, always_2d=True, dtype=dtype)[0].T.astype(np.float64)
+    if bit_depth == "PCM_24":
+        written /= 256  # libsndfile returns 24-bit samples in the top bits of an int32
+    expected = np.rint(audio.astype(np.float64) * full_scale)
+    assert np.abs(written - expected).max() <= (1 if bit_depth != "PCM_32" else 128)
