@@ -77,6 +77,18 @@ def _libsndfile_reason(exc: BaseException) -> str:
     return reason or type(exc).__name__
 
 
+# Integer PCM is read as integers and scaled here, which is several times faster than
+# libsndfile's per-sample conversion and gives the same values (its full scale is 2**15
+# for 16 bits and 2**31 for the left-aligned 24- and 32-bit samples).
+_INTEGER_READS = {
+    "PCM_S8": ("int16", np.float32(1.0 / 2**15)),
+    "PCM_U8": ("int16", np.float32(1.0 / 2**15)),
+    "PCM_16": ("int16", np.float32(1.0 / 2**15)),
+    "PCM_24": ("int32", np.float32(1.0 / 2**31)),
+    "PCM_32": ("int32", np.float32(1.0 / 2**31)),
+}
+
+
 class AudioFile:
     """An open audio file: :attr:`header` at once, decoded :meth:`blocks` on demand.
 
@@ -148,9 +160,10 @@ class AudioFile:
 
         self._file.seek(0)
         decoded = 0
+        integer_type, scale = _INTEGER_READS.get(self.header.subtype, ("float32", None))
         while True:
             try:
-                data = self._file.read(block_frames, dtype="float32", always_2d=True)
+                data = self._file.read(block_frames, dtype=integer_type, always_2d=True)
             except (soundfile.SoundFileError, RuntimeError) as exc:
                 raise AudioDecodeError(
                     f"{self.path!r} cannot be decoded ({decoded} frames decoded before the "
@@ -165,7 +178,12 @@ class AudioFile:
                     f"the first at frame {first}"
                 )
             decoded += data.shape[0]
-            yield np.ascontiguousarray(data.T)
+            if scale is None:
+                yield np.ascontiguousarray(data.T)
+            else:  # integers to float in one pass that also de-interleaves
+                block = np.empty((data.shape[1], data.shape[0]), dtype=np.float32)
+                np.multiply(data.T, scale, out=block, dtype=np.float32)
+                yield block
         if decoded < self.header.frames:
             raise AudioDecodeError(
                 f"{self.path!r} is truncated: its header declares {self.header.frames} frames, "
