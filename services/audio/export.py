@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple, Union
@@ -24,6 +23,7 @@ from ..config import get_settings
 from ..errors import AudioValidationError, BatchExportError
 from ._arrays import as_audio_array, validate_sample_rate
 from ._atomic import atomic_output
+from ._blas import single_threaded_blas
 from .loudness import ABSOLUTE_GATE_LUFS, measure_loudness
 
 __all__ = ["AudioExporter", "ExportResult", "GainDecision", "SUPPORTED_BIT_DEPTHS", "plan_gain"]
@@ -270,17 +270,16 @@ class AudioExporter:
         normalize: bool = True,
         bit_depth: str = "PCM_16",
     ) -> List[Tuple[str, int]]:
-        """Export many clips in parallel, one worker process per core; results in input order.
+        """Export many clips in parallel on ``max_workers`` threads; results in input order.
 
         Every item is attempted. If any fails, the others are still written and a
         :class:`~services.errors.BatchExportError` is raised whose ``results`` hold
         ``(path, size)`` or ``None`` per item and whose ``failures`` map each failed
         index to its exception.
 
-        Measuring holds Python's GIL most of the time, so threads would not run in
-        parallel: on Linux the items go to ``max_workers`` forked processes, which
-        inherit the (already CPU, numpy) audio instead of receiving a pickled copy.
-        Elsewhere, or for a single item, they run one after the other.
+        The heavy parts (filtering, matrix products, array arithmetic, encoding and
+        writing) release Python's GIL, so threads run them in parallel without copying
+        the audio to other processes. BLAS stays on one thread for the whole batch.
         """
         if isinstance(audio_tensors, (str, bytes)) or not isinstance(audio_tensors, Sequence):
             raise TypeError(f"audio_tensors must be a list; got {type(audio_tensors).__name__}")
@@ -303,7 +302,23 @@ class AudioExporter:
                 jobs.append((index, *self._validate(audio, path, sample_rate, bit_depth, normalize)))
             except Exception as exc:
                 failures[index] = exc
-        for index, outcome in _run_jobs(self, jobs):
+
+        def run(job):
+            index, *args = job
+            try:
+                result = self._export_validated(*args)
+                return index, (result.path, result.size_bytes)
+            except Exception as exc:  # reported per item
+                return index, exc
+
+        workers = min(self.max_workers, len(jobs))
+        with single_threaded_blas():
+            if workers <= 1:
+                outcomes = [run(job) for job in jobs]
+            else:
+                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as pool:
+                    outcomes = list(pool.map(run, jobs))
+        for index, outcome in outcomes:
             if isinstance(outcome, BaseException):
                 failures[index] = outcome
             else:
@@ -322,42 +337,3 @@ class AudioExporter:
             "true_peak_ceiling": self.true_peak_ceiling,
             "max_workers": self.max_workers,
         }
-
-
-# --- batch workers ------------------------------------------------------------------------------
-
-_worker_jobs: dict = {}
-
-
-def _remember_jobs(exporter: "AudioExporter", jobs: dict) -> None:
-    """Pool initializer: with fork, the arguments arrive by inheritance, not by pickling."""
-    _worker_jobs.clear()
-    _worker_jobs.update(exporter=exporter, jobs=jobs)
-
-
-def _export_job(index: int) -> Tuple[str, int]:
-    result = _worker_jobs["exporter"]._export_validated(*_worker_jobs["jobs"][index])
-    return result.path, result.size_bytes
-
-
-def _run_jobs(exporter: "AudioExporter", jobs: list):
-    """Yield ``(index, (path, size) or exception)`` for validated jobs ``(index, *args)``."""
-    workers = min(exporter.max_workers, len(jobs))
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        for index, *args in jobs:
-            try:
-                result = exporter._export_validated(*args)
-                yield index, (result.path, result.size_bytes)
-            except Exception as exc:
-                yield index, exc
-        return
-    by_index = {index: tuple(args) for index, *args in jobs}
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_remember_jobs,
-                             initargs=(exporter, by_index)) as pool:
-        futures = {index: pool.submit(_export_job, index) for index in by_index}
-        for index, future in futures.items():
-            try:
-                yield index, future.result()
-            except Exception as exc:
-                yield index, exc

@@ -24,9 +24,7 @@ length; :class:`LoudnessMeter` also accepts audio block by block.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Optional, Sequence
@@ -34,6 +32,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ._arrays import as_audio_array, validate_sample_rate
+from ._blas import single_threaded_blas
 
 __all__ = [
     "LoudnessReport",
@@ -175,39 +174,6 @@ def _interpolated_peak(padded: np.ndarray, history: int, threshold: float) -> fl
     return peak
 
 
-# --- BLAS threads ----------------------------------------------------------------------------
-
-_blas_lock = threading.Lock()
-_blas_state = {"users": 0, "limiter": None, "controller": None}
-
-
-@contextlib.contextmanager
-def _single_threaded_blas():
-    """Run the interpolation products on one BLAS thread.
-
-    They are many small products: a multi-threaded OpenBLAS spends more time waking and
-    synchronising its threads than computing (5x slower on a busy 2-core machine), and
-    the batch exporter already runs one meter per core. The limit is process-wide, so it
-    is reference-counted across concurrent meters and lifted when the last one leaves.
-    """
-    with _blas_lock:
-        if _blas_state["users"] == 0:
-            if _blas_state["controller"] is None:
-                from threadpoolctl import ThreadpoolController
-
-                _blas_state["controller"] = ThreadpoolController()
-            _blas_state["limiter"] = _blas_state["controller"].limit(limits=1, user_api="blas")
-        _blas_state["users"] += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_state["users"] -= 1
-            if _blas_state["users"] == 0:
-                _blas_state["limiter"].restore_original_limits()
-                _blas_state["limiter"] = None
-
-
 # --- the meter -----------------------------------------------------------------------------
 
 
@@ -275,7 +241,7 @@ class LoudnessMeter:
                 f"block has {audio.shape[0]} channels; this meter measures {self.channels}"
             )
         chunk = int(CHUNK_SECONDS * self.sample_rate)
-        with _single_threaded_blas():
+        with single_threaded_blas():
             for start in range(0, audio.shape[1], chunk):
                 self._process(audio[:, start : start + chunk])
 
@@ -335,7 +301,7 @@ class LoudnessMeter:
     # -- reading -------------------------------------------------------------------------
 
     def _flush_true_peak_single_threaded(self) -> float:
-        with _single_threaded_blas():
+        with single_threaded_blas():
             return self._flush_true_peak()
 
     def _flush_true_peak(self) -> float:
@@ -437,5 +403,6 @@ def measure_loudness(
     """
     array = as_audio_array(audio)
     meter = LoudnessMeter(sample_rate, array.shape[0], channel_weights)
-    meter.update(array)
-    return meter.report()
+    with single_threaded_blas():  # one limit for the whole measurement
+        meter.update(array)
+        return meter.report()
