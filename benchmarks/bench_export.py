@@ -63,7 +63,7 @@ def main() -> None:
         ours = median_seconds(lambda: exporter.export_wav(clips[0], out / "ours.wav"), repeats)
         peer = median_seconds(lambda: pyloudnorm_export(clips[0], out / "peer.wav"), repeats)
         paths = [out / f"batch_{i}.wav" for i in range(len(clips))]
-        batch_repeats = max(1, repeats // 3)
+        batch_repeats = max(1, repeats // 2)
         one_by_one = median_seconds(
             lambda: [exporter.export_wav(c, p) for c, p in zip(clips, paths)], batch_repeats
         )

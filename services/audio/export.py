@@ -296,28 +296,22 @@ class AudioExporter:
 
         results: List[Optional[Tuple[str, int]]] = [None] * len(audio_tensors)
         failures = {}
-        jobs = []
-        for index, (audio, path) in enumerate(zip(audio_tensors, output_paths)):
-            try:  # validation and the move to CPU happen here, in this process
-                jobs.append((index, *self._validate(audio, path, sample_rate, bit_depth, normalize)))
-            except Exception as exc:
-                failures[index] = exc
 
-        def run(job):
-            index, *args = job
-            try:
+        def run(index: int):
+            try:  # validation (and the move to CPU) too runs on the worker threads
+                args = self._validate(audio_tensors[index], output_paths[index], sample_rate, bit_depth, normalize)
                 result = self._export_validated(*args)
                 return index, (result.path, result.size_bytes)
             except Exception as exc:  # reported per item
                 return index, exc
 
-        workers = min(self.max_workers, len(jobs))
+        workers = min(self.max_workers, len(audio_tensors))
         with single_threaded_blas():
             if workers <= 1:
-                outcomes = [run(job) for job in jobs]
+                outcomes = [run(index) for index in range(len(audio_tensors))]
             else:
                 with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as pool:
-                    outcomes = list(pool.map(run, jobs))
+                    outcomes = list(pool.map(run, range(len(audio_tensors))))
         for index, outcome in outcomes:
             if isinstance(outcome, BaseException):
                 failures[index] = outcome
