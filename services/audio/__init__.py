@@ -6,8 +6,9 @@ light (no torch, no scipy, no analysis library).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 __all__ = [
     "AudioExporter",
@@ -34,15 +35,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .metadata import AudioMetadataExtractor
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module_name = _LOCATIONS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module_name, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LOCATIONS)

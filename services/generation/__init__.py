@@ -14,8 +14,9 @@ light (no torch, no transformers).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 __all__ = [
     "MusicGenerationEngine",
@@ -43,15 +44,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .prompt import GENRES, MOODS, PromptSpec, parse_prompt
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module_name = _LOCATIONS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module_name, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LOCATIONS)
