@@ -55,6 +55,7 @@ import numpy as np
 
 from ..errors import AudioDecodeError, AudioValidationError
 from ._arrays import MAX_CHANNELS, as_audio_array, validate_sample_rate
+from ._blas import single_threaded_blas
 from ._reader import AudioFile, FileHeader, array_blocks, block_frames_for
 
 __all__ = ["AudioMetadataExtractor", "BPM_HINT_RANGE", "DEFAULT_BLOCK_SECONDS"]
@@ -235,20 +236,21 @@ class AudioMetadataExtractor:
 
             key = KeyAnalyzer(sample_rate)
 
-        for block in blocks:
-            if stats is not None:
-                stats.update(block)
-                meter.update(block)
-            if tempo is not None or key is not None:
-                mono = block[0] if channels == 1 else block.mean(axis=0)
-                if tempo is not None:
-                    tempo.update(mono)
-                if key is not None:
-                    key.update(mono)
+        with single_threaded_blas():  # set once for the whole pass, not per block
+            for block in blocks:
+                if stats is not None:
+                    stats.update(block)
+                    meter.update(block)
+                if tempo is not None or key is not None:
+                    mono = block[0] if channels == 1 else block.mean(axis=0)
+                    if tempo is not None:
+                        tempo.update(mono)
+                    if key is not None:
+                        key.update(mono)
+            report = None if meter is None else meter.report()
 
         if stats is not None:
             fields.update(stats.fields())
-            report = meter.report()
             loudness = _finite_or_none(report.integrated_lufs)
             fields["loudness_lufs"] = loudness
             fields["true_peak_dbtp"] = _finite_or_none(report.true_peak_dbtp)
