@@ -86,7 +86,7 @@ def generate_track(
     marked ``failed``; invalid arguments raise before anything is recorded.
     """
     from .audio import AudioExporter, AudioFileManager, AudioMetadataExtractor
-    from .generation import MusicGenerationEngine, parse_prompt
+    from .generation import MusicGenerationEngine
     from .storage import (
         complete_generation,
         create_generation,
@@ -97,9 +97,8 @@ def generate_track(
     )
 
     step = on_step or (lambda label: None)
-    prompt_spec = parse_prompt(prompt)  # TypeError for a non-str prompt, before any record
     engine = engine or MusicGenerationEngine()
-    engine.validate_request(prompt, duration, seed)
+    prompt_spec = engine.validate_request(prompt, duration, seed)  # raises before any record
     exporter = exporter or AudioExporter()
     extractor = extractor or AudioMetadataExtractor(extract_bpm=True, extract_key=True)
     file_manager = file_manager or AudioFileManager()
