@@ -35,12 +35,12 @@ _TARGET_RANGE_LUFS = (-70.0, 0.0)
 _CEILING_RANGE_DBTP = (-20.0, 0.0)
 _WAV_LIMIT_BYTES = 0xFFFFFFFF - 1024  # larger data needs RF64
 _BYTES_PER_SAMPLE = {"PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4}
-# Integer PCM: (numpy type handed to libsndfile, full scale of the format, left shift).
-# libsndfile stores the top 24 bits of an int32 for PCM_24, hence the shift by 8.
+# Integer PCM: (numpy type handed to libsndfile, full scale of the format, alignment factor).
+# libsndfile stores the top 24 bits of an int32 for PCM_24, hence the factor 2**8.
 _PCM = {
-    "PCM_16": (np.int16, 32767, 0),
-    "PCM_24": (np.int32, 8388607, 8),
-    "PCM_32": (np.int32, 2147483647, 0),
+    "PCM_16": (np.int16, 32767, 1),
+    "PCM_24": (np.int32, 8388607, 256),
+    "PCM_32": (np.int32, 2147483647, 1),
 }
 
 
@@ -52,13 +52,15 @@ def _quantize(frames: np.ndarray, subtype: str) -> np.ndarray:
     """
     if subtype not in _PCM:
         return frames
-    dtype, full_scale, shift = _PCM[subtype]
+    dtype, full_scale, alignment = _PCM[subtype]
     work = np.float32 if subtype == "PCM_16" else np.float64  # float32 cannot hold 2**31 - 1
     scaled = np.multiply(frames, full_scale, dtype=work)
     np.rint(scaled, out=scaled)
     np.clip(scaled, -full_scale - 1, full_scale, out=scaled)
     integers = scaled.astype(dtype)
-    return np.left_shift(integers, shift, out=integers) if shift else integers
+    if alignment != 1:
+        np.multiply(integers, alignment, out=integers)
+    return integers
 
 
 @dataclass(frozen=True)
