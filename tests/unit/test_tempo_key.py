@@ -125,6 +125,15 @@ def test_drum_loop_tempo(pattern, bpm, sample_rate):
     assert 0.0 < found.confidence <= 1.0
 
 
+@pytest.mark.parametrize(("pattern", "bpm"), [("house", 123.4), ("rock", 87.25)])
+def test_long_loop_keeps_its_tempo(pattern, bpm):
+    """Five minutes: the period is refined coarse to fine, so a small error in the first
+    estimate cannot drift the predicted beats off the onsets over hundreds of beats."""
+    found = estimate_tempo(drum_loop(bpm, pattern, seconds=300.0, sr=16_000), 16_000)
+    assert found.bpm == pytest.approx(bpm, abs=BPM_TOLERANCE)
+    assert found.confidence > 0.9
+
+
 def test_stereo_is_mixed_to_mono():
     mono = drum_loop(118.2, "rock")
     stereo = np.stack((mono, 0.5 * mono)).astype(np.float32)
