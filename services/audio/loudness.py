@@ -249,7 +249,8 @@ class LoudnessMeter:
         from scipy.signal import sosfilt  # deferred: scipy.signal is a heavy import
 
         self._update_peaks(x)
-        y, self._zi = sosfilt(self._sos, np.asarray(x, dtype=np.float64), axis=1, zi=self._zi)
+        # sosfilt computes in float64 (the dtype of the coefficients) on its own copy of x.
+        y, self._zi = sosfilt(self._sos, x, axis=1, zi=self._zi)
         np.multiply(y, y, out=y)
         power = self._weights @ y  # BS.1770-5 eq. (2): weighted sum over channels, per sample
         self._total += power.size
