@@ -14,13 +14,15 @@ __all__ = ["atomic_output"]
 
 
 @contextlib.contextmanager
-def atomic_output(path: Path) -> Iterator[BinaryIO]:
+def atomic_output(path: Path, sync_directory: bool = True) -> Iterator[BinaryIO]:
     """Yield a writable binary file that becomes ``path`` only if the block succeeds.
 
     The data goes to a hidden temporary file in the same folder (parents are created;
     the leading dot keeps it out of the file manager's listings),
     is flushed and fsynced, then renamed over ``path`` (``os.replace``, atomic on POSIX).
     On any exception the temporary file is removed and ``path`` is untouched.
+    ``sync_directory=False`` leaves the folder's fsync (which makes the rename durable)
+    to the caller, who may do it once for many files.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,4 +38,5 @@ def atomic_output(path: Path) -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
-    fsync_dir(str(path.parent))
+    if sync_directory:
+        fsync_dir(str(path.parent))

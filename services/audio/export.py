@@ -23,6 +23,7 @@ from ..config import get_settings
 from ..errors import AudioValidationError, BatchExportError
 from ._arrays import as_audio_array, validate_sample_rate
 from ._atomic import atomic_output
+from ._fsutil import fsync_dir
 from ._blas import single_threaded_blas
 from .loudness import ABSOLUTE_GATE_LUFS, measure_loudness
 
@@ -208,9 +209,11 @@ class AudioExporter:
         audio = as_audio_array(audio_tensor, name="audio_tensor")
         return audio, path, rate, subtype, bool(normalize)
 
-    def _export_validated(self, audio: np.ndarray, path: Path, rate: int, subtype: str, normalize: bool) -> ExportResult:
+    def _export_validated(
+        self, audio: np.ndarray, path: Path, rate: int, subtype: str, normalize: bool, sync_directory: bool = True
+    ) -> ExportResult:
         processed, decision = self._apply_gain(audio, rate, normalize, subtype)
-        size = self._write(processed, path, rate, subtype)
+        size = self._write(processed, path, rate, subtype, sync_directory)
         return ExportResult(str(path), size, decision)
 
     def _apply_gain(self, audio: np.ndarray, sample_rate: int, normalize: bool, subtype: str):
@@ -249,13 +252,13 @@ class AudioExporter:
         )
 
     @staticmethod
-    def _write(frames: np.ndarray, path: Path, sample_rate: int, subtype: str) -> int:
+    def _write(frames: np.ndarray, path: Path, sample_rate: int, subtype: str, sync_directory: bool = True) -> int:
         """Write interleaved float32 ``frames`` (samples, channels) atomically; return the size."""
         import soundfile
 
         data_bytes = frames.size * _BYTES_PER_SAMPLE[subtype]
         container = "WAV" if data_bytes < _WAV_LIMIT_BYTES else "RF64"
-        with atomic_output(path) as handle:
+        with atomic_output(path, sync_directory) as handle:
             with soundfile.SoundFile(
                 handle, mode="w", samplerate=sample_rate, channels=frames.shape[1], subtype=subtype, format=container
             ) as sound:
@@ -302,7 +305,7 @@ class AudioExporter:
         def run(index: int):
             try:  # validation (and the move to CPU) too runs on the worker threads
                 args = self._validate(audio_tensors[index], output_paths[index], sample_rate, bit_depth, normalize)
-                result = self._export_validated(*args)
+                result = self._export_validated(*args, sync_directory=False)
                 return index, (result.path, result.size_bytes)
             except Exception as exc:  # reported per item
                 return index, exc
@@ -319,6 +322,10 @@ class AudioExporter:
                 failures[index] = outcome
             else:
                 results[index] = outcome
+        # Each file was fsynced before its rename; one fsync per folder makes the renames
+        # durable, instead of one per file.
+        for folder in sorted({os.path.dirname(path) for path, _ in filter(None, results)}):
+            fsync_dir(folder)
         if failures:
             raise BatchExportError(results, failures)
         return results
