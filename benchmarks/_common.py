@@ -8,7 +8,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Dict, List, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as `python benchmarks/x.py` from anywhere
@@ -49,3 +49,17 @@ def ms(seconds: float) -> str:
 
 def ratio(slow: float, fast: float) -> str:
     return f"{slow / fast:.2f}x"
+
+
+def interleaved_medians(calls: Dict[str, Callable[[], object]], rounds: int) -> Dict[str, float]:
+    """Median seconds of each call, measured in alternation: every round times each call
+    once, so a change in the machine's load (a shared VM) affects all of them alike."""
+    for call in calls.values():
+        call()  # warm-up
+    times: Dict[str, List[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}

@@ -15,7 +15,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from _common import machine, median_seconds, ms, ratio, table
+from _common import interleaved_medians, machine, median_seconds, ms, ratio, table
 
 from services.audio import AudioExporter  # noqa: E402
 from tests.signals import music_like  # noqa: E402
@@ -60,14 +60,20 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
-        ours = median_seconds(lambda: exporter.export_wav(clips[0], out / "ours.wav"), repeats)
-        peer = median_seconds(lambda: pyloudnorm_export(clips[0], out / "peer.wav"), repeats)
         paths = [out / f"batch_{i}.wav" for i in range(len(clips))]
-        batch_repeats = max(1, repeats // 2)
-        one_by_one = median_seconds(
-            lambda: [exporter.export_wav(c, p) for c, p in zip(clips, paths)], batch_repeats
+        # Timed in alternation, so the load of this shared machine weighs on both sides alike.
+        single = interleaved_medians(
+            {"ours": lambda: exporter.export_wav(clips[0], out / "ours.wav"),
+             "peer": lambda: pyloudnorm_export(clips[0], out / "peer.wav")},
+            repeats,
         )
-        batch = median_seconds(lambda: exporter.export_wav_batch(clips, paths), batch_repeats)
+        batches = interleaved_medians(
+            {"one_by_one": lambda: [exporter.export_wav(c, p) for c, p in zip(clips, paths)],
+             "batch": lambda: exporter.export_wav_batch(clips, paths)},
+            max(1, repeats // 2),
+        )
+        ours, peer = single["ours"], single["peer"]
+        one_by_one, batch = batches["one_by_one"], batches["batch"]
 
     ceiling = parallel_ceiling(exporter.max_workers)
     print(f"Normalized export, 16 s stereo 32 kHz to -16 LUFS PCM_16; {machine()}\n")

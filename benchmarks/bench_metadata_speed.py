@@ -36,7 +36,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from _common import ROOT, machine, median_seconds, table
+from _common import ROOT, interleaved_medians, machine, median_seconds, table
 from _synth_clip import music_clip
 
 BENCH = Path(__file__).resolve().parent
@@ -98,20 +98,6 @@ def run_process(code: str, *args: str) -> tuple:
 
 
 # --- 1. warm ---------------------------------------------------------------------------------
-
-
-def interleaved_medians(calls: Dict[str, Callable[[], object]], rounds: int) -> Dict[str, float]:
-    """Median seconds of each call, measured in alternation: every round times each call
-    once, so a change in the machine's load (a shared VM) affects all of them alike."""
-    for call in calls.values():
-        call()  # warm-up
-    times: Dict[str, List[float]] = {name: [] for name in calls}
-    for _ in range(rounds):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def bench_warm(path: Path, audio: np.ndarray, rounds: int) -> None:

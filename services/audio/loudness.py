@@ -159,7 +159,8 @@ def _interpolated_peak(padded: np.ndarray, history: int, threshold: float) -> fl
     matrix, bound = _interpolation_filter()
     peak = threshold
     for row in padded:  # one channel at a time; each row is contiguous float32
-        body = np.abs(row[history:]).reshape(-1, _SEGMENT).max(axis=1)
+        segments = row[history:].reshape(-1, _SEGMENT)
+        body = np.maximum(segments.max(axis=1), -segments.min(axis=1))  # no |x| temporary
         head = float(np.abs(row[:history]).max(initial=0.0))
         previous = np.concatenate([[head], body[:-1]])
         candidates = np.nonzero(np.maximum(body, previous) * bound > peak)[0]
@@ -255,7 +256,7 @@ class LoudnessMeter:
         power = self._weights @ y  # BS.1770-5 eq. (2): weighted sum over channels, per sample
         self._total += power.size
         self._total_energy += float(power.sum())
-        joined = np.concatenate([self._partial, power])
+        joined = np.concatenate([self._partial, power]) if self._partial.size else power
         complete = joined.size // self._tick * self._tick
         self._partial = joined[complete:]
         if complete:
@@ -286,18 +287,15 @@ class LoudnessMeter:
         chunk_peak = float(max(x.max(), -x.min()))
         self._sample_peak = max(self._sample_peak, chunk_peak)
         self._true_peak = max(self._true_peak, chunk_peak)  # phase 0 is the identity
-        # Interpolate whole segments only; carry the remainder to the next call.
-        joined = np.concatenate([self._tp_leftover, x.astype(np.float32, copy=False)], axis=1)
-        usable = joined.shape[1] // _SEGMENT * _SEGMENT
-        if usable:
-            self._interpolate(joined[:, :usable])
-        self._tp_leftover = joined[:, usable:]
-
-    def _interpolate(self, body: np.ndarray) -> None:
+        # Interpolate whole segments only, behind the filter history, in one contiguous
+        # copy; carry the remainder to the next call.
         history = self._history.shape[1]
-        padded = np.concatenate([self._history, body], axis=1)
-        self._true_peak = _interpolated_peak(padded, history, self._true_peak)
-        self._history = padded[:, -history:]
+        padded = np.concatenate([self._history, self._tp_leftover, x.astype(np.float32, copy=False)], axis=1)
+        usable = (padded.shape[1] - history) // _SEGMENT * _SEGMENT
+        if usable:
+            self._true_peak = _interpolated_peak(padded[:, : history + usable], history, self._true_peak)
+            self._history = padded[:, usable : history + usable]
+        self._tp_leftover = padded[:, history + usable :]
 
     # -- reading -------------------------------------------------------------------------
 
