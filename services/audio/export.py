@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple, Union
@@ -21,11 +21,12 @@ import numpy as np
 
 from ..config import get_settings
 from ..errors import AudioValidationError, BatchExportError
+from . import _native
 from ._arrays import as_audio_array, validate_sample_rate
-from ._atomic import atomic_output
+from ._atomic import PendingOutput
 from ._fsutil import fsync_dir
 from ._blas import single_threaded_blas
-from .loudness import ABSOLUTE_GATE_LUFS, measure_loudness
+from .loudness import ABSOLUTE_GATE_LUFS, _measure_validated
 
 __all__ = ["AudioExporter", "ExportResult", "GainDecision", "SUPPORTED_BIT_DEPTHS", "plan_gain"]
 
@@ -35,6 +36,7 @@ SUPPORTED_BIT_DEPTHS = ("PCM_16", "PCM_24", "PCM_32", "FLOAT")
 _TARGET_RANGE_LUFS = (-70.0, 0.0)
 _CEILING_RANGE_DBTP = (-20.0, 0.0)
 _WAV_LIMIT_BYTES = 0xFFFFFFFF - 1024  # larger data needs RF64
+_SYNC_THREADS = 2  # batch export: files being fsynced and renamed while the next are computed
 _BYTES_PER_SAMPLE = {"PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4}
 # Integer PCM: (numpy type handed to libsndfile, full scale of the format, alignment factor).
 # libsndfile stores the top 24 bits of an int32 for PCM_24, hence the factor 2**8.
@@ -45,17 +47,34 @@ _PCM = {
 }
 
 
-def _quantize(frames: np.ndarray, subtype: str) -> np.ndarray:
-    """Float samples in [-1, 1] -> the integers of ``subtype``, rounded to nearest and clipped.
+def _interleaved_samples(audio: np.ndarray, gain: float, subtype: str) -> np.ndarray:
+    """(channels, samples) float audio times ``gain`` -> the interleaved (samples, channels)
+    array handed to libsndfile: the integers of ``subtype`` (rounded half to even, clipped to
+    the format), or float32 for FLOAT.
 
-    Done here rather than by libsndfile, whose per-sample float conversion is about four
-    times slower than these few array operations. FLOAT passes through unchanged.
+    PCM is quantized here rather than by libsndfile, whose per-sample float conversion is
+    about four times slower: in one compiled pass where the extension was built, else with
+    one multiplication per channel straight into the interleaved layout (NumPy's transposing
+    copy is several times slower) and a few array operations, with the same results.
     """
+    channels, length = audio.shape
     if subtype not in _PCM:
+        frames = np.empty((length, channels), np.float32)
+        for channel in range(channels):
+            np.multiply(audio[channel], np.float32(gain), out=frames[:, channel], casting="same_kind")
         return frames
     dtype, full_scale, alignment = _PCM[subtype]
+    if _native.kernels is not None:
+        frames = np.empty((length, channels), dtype)
+        _native.kernels.interleave_pcm(
+            audio, audio.dtype == np.float64, channels, length, gain * full_scale, -full_scale - 1, full_scale,
+            alignment, frames,
+        )
+        return frames
     work = np.float32 if subtype == "PCM_16" else np.float64  # float32 cannot hold 2**31 - 1
-    scaled = np.multiply(frames, full_scale, dtype=work)
+    scaled = np.empty((length, channels), work)
+    for channel in range(channels):
+        np.multiply(audio[channel], work(gain * full_scale), out=scaled[:, channel], casting="same_kind")
     np.rint(scaled, out=scaled)
     np.clip(scaled, -full_scale - 1, full_scale, out=scaled)
     integers = scaled.astype(dtype)
@@ -212,13 +231,35 @@ class AudioExporter:
     def _export_validated(
         self, audio: np.ndarray, path: Path, rate: int, subtype: str, normalize: bool, sync_directory: bool = True
     ) -> ExportResult:
-        processed, decision = self._apply_gain(audio, rate, normalize, subtype)
-        size = self._write(processed, path, rate, subtype, sync_directory)
-        return ExportResult(str(path), size, decision)
+        pending, decision = self._write_pending(audio, path, rate, subtype, normalize)
+        return ExportResult(str(path), pending.commit(sync_directory), decision)
+
+    def _write_pending(
+        self, audio: np.ndarray, path: Path, rate: int, subtype: str, normalize: bool
+    ) -> Tuple[PendingOutput, GainDecision]:
+        """Measure, apply the gain and write a temporary file that the caller commits."""
+        import soundfile
+
+        gain, decision = self._apply_gain(audio, rate, normalize, subtype)
+        frames = _interleaved_samples(audio, gain, subtype)
+        data_bytes = frames.size * _BYTES_PER_SAMPLE[subtype]
+        container = "WAV" if data_bytes < _WAV_LIMIT_BYTES else "RF64"
+        pending = PendingOutput(path)
+        try:
+            # Through the Python file object, not its descriptor: libsndfile would fsync a
+            # descriptor on close, and the commit (perhaps on another thread) does that.
+            with soundfile.SoundFile(
+                pending.handle, mode="w", samplerate=rate, channels=frames.shape[1], subtype=subtype, format=container
+            ) as sound:
+                sound.write(frames)
+        except BaseException:
+            pending.discard()
+            raise
+        return pending, decision
 
     def _apply_gain(self, audio: np.ndarray, sample_rate: int, normalize: bool, subtype: str):
         if normalize and self.normalization_enabled:
-            report = measure_loudness(audio, sample_rate)
+            report = _measure_validated(audio, sample_rate)
             decision = plan_gain(report.integrated_lufs, report.true_peak_dbtp, self.target_lufs, self.true_peak_ceiling)
             if decision.reason == "true_peak_cap":
                 logger.info(
@@ -229,19 +270,14 @@ class AudioExporter:
                 logger.info("audio below %.0f LUFS: written without normalization", ABSOLUTE_GATE_LUFS)
         else:
             decision = self._clip_guard(audio, sample_rate, subtype)
-        gain = np.float32(10.0 ** (decision.gain_db / 20.0))  # exactly 1 for 0 dB
-        # Write the gained samples straight into the interleaved (samples, channels) layout
-        # that libsndfile takes, so no further copy is needed.
-        frames = np.empty((audio.shape[1], audio.shape[0]), np.float32)
-        np.multiply(audio.T, gain, out=frames, casting="same_kind")
-        return frames, decision
+        return 10.0 ** (decision.gain_db / 20.0), decision  # exactly 1 for 0 dB
 
     def _clip_guard(self, audio: np.ndarray, sample_rate: int, subtype: str) -> GainDecision:
         """Without normalization, samples are kept, unless PCM would clip them."""
         peak = float(max(audio.max(), -audio.min()))
         if subtype == "FLOAT" or peak <= 1.0:
             return GainDecision(0.0, "disabled", math.nan, math.nan, math.nan)
-        report = measure_loudness(audio, sample_rate)
+        report = _measure_validated(audio, sample_rate)
         gain_db = self.true_peak_ceiling - report.true_peak_dbtp
         logger.warning(
             "samples reach %.2f dBFS, beyond what %s can hold: lowered by %.2f dB to the %.1f dBTP ceiling",
@@ -250,20 +286,6 @@ class AudioExporter:
         return GainDecision(
             gain_db, "clip_guard", report.integrated_lufs, report.integrated_lufs + gain_db, self.true_peak_ceiling
         )
-
-    @staticmethod
-    def _write(frames: np.ndarray, path: Path, sample_rate: int, subtype: str, sync_directory: bool = True) -> int:
-        """Write interleaved float32 ``frames`` (samples, channels) atomically; return the size."""
-        import soundfile
-
-        data_bytes = frames.size * _BYTES_PER_SAMPLE[subtype]
-        container = "WAV" if data_bytes < _WAV_LIMIT_BYTES else "RF64"
-        with atomic_output(path, sync_directory) as handle:
-            with soundfile.SoundFile(
-                handle, mode="w", samplerate=sample_rate, channels=frames.shape[1], subtype=subtype, format=container
-            ) as sound:
-                sound.write(_quantize(frames, subtype))
-        return path.stat().st_size
 
     # -- batch export ----------------------------------------------------------------------
 
@@ -282,9 +304,12 @@ class AudioExporter:
         ``(path, size)`` or ``None`` per item and whose ``failures`` map each failed
         index to its exception.
 
-        The heavy parts (filtering, matrix products, array arithmetic, encoding and
-        writing) release Python's GIL, so threads run them in parallel without copying
-        the audio to other processes. BLAS stays on one thread for the whole batch.
+        Items are measured, gained and written to temporary files on ``max_workers``
+        threads (the heavy parts release Python's GIL, so the threads run in parallel
+        without copying the audio to other processes; BLAS stays on one thread for the whole
+        batch). Each finished file is handed to a syncing thread that fsyncs and renames it
+        while the workers go on with the next items, so waiting for the disk overlaps with
+        computing; one fsync per folder at the end makes the renames durable.
         """
         if isinstance(audio_tensors, (str, bytes)) or not isinstance(audio_tensors, Sequence):
             raise TypeError(f"audio_tensors must be a list; got {type(audio_tensors).__name__}")
@@ -299,31 +324,34 @@ class AudioExporter:
         if duplicates:
             raise ValueError(f"output_paths name the same file more than once: {duplicates!r}")
 
-        results: List[Optional[Tuple[str, int]]] = [None] * len(audio_tensors)
-        failures = {}
-
-        def run(index: int):
+        def prepare(index: int, syncing: ThreadPoolExecutor):
+            """The item's commit (a future of its size) once its temporary file is written,
+            or the exception that stopped it."""
             try:  # validation (and the move to CPU) too runs on the worker threads
                 args = self._validate(audio_tensors[index], output_paths[index], sample_rate, bit_depth, normalize)
-                result = self._export_validated(*args, sync_directory=False)
-                return index, (result.path, result.size_bytes)
+                pending, _ = self._write_pending(*args)
             except Exception as exc:  # reported per item
-                return index, exc
+                return exc
+            return syncing.submit(pending.commit, False)
 
-        workers = min(self.max_workers, len(audio_tensors))
-        with single_threaded_blas():
+        count = len(audio_tensors)
+        workers = min(self.max_workers, count)
+        with single_threaded_blas(), ThreadPoolExecutor(_SYNC_THREADS, thread_name_prefix="export-sync") as syncing:
             if workers <= 1:
-                outcomes = [run(index) for index in range(len(audio_tensors))]
+                outcomes = [prepare(index, syncing) for index in range(count)]
             else:
                 with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as pool:
-                    outcomes = list(pool.map(run, range(len(audio_tensors))))
-        for index, outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                failures[index] = outcome
-            else:
-                results[index] = outcome
-        # Each file was fsynced before its rename; one fsync per folder makes the renames
-        # durable, instead of one per file.
+                    outcomes = list(pool.map(prepare, range(count), [syncing] * count))
+            results: List[Optional[Tuple[str, int]]] = [None] * count
+            failures = {}
+            for index, outcome in enumerate(outcomes):
+                if not isinstance(outcome, Future):
+                    failures[index] = outcome
+                    continue
+                try:
+                    results[index] = (str(Path(output_paths[index])), outcome.result())
+                except Exception as exc:  # the fsync or the rename failed
+                    failures[index] = exc
         for folder in sorted({os.path.dirname(path) for path, _ in filter(None, results)}):
             fsync_dir(folder)
         if failures:

@@ -16,6 +16,7 @@ import soundfile
 from services.audio import AudioExporter
 from services.audio.export import plan_gain
 from services.errors import BatchExportError
+from tests.conftest import BUILT_KERNELS
 from tests.signals import db_to_amplitude, music_like, sine
 
 pyebur128 = pytest.importorskip("pyebur128")
@@ -250,6 +251,29 @@ def test_batch_results_come_back_in_input_order(tmp_path):
         assert size == os.path.getsize(path)
         assert soundfile.info(path).frames == audio.shape[1]
         assert reference_measure(path)[0] == pytest.approx(-16.0, abs=0.1)
+    assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in paths)  # no temporary files left
+
+
+def test_a_batch_item_that_cannot_be_committed_is_reported_and_leaves_nothing(tmp_path, monkeypatch):
+    """Files are synced and renamed on separate threads: a failure there (here the rename)
+    is that item's failure; its old file and the other items are unharmed."""
+    paths = [tmp_path / f"{i}.wav" for i in range(4)]
+    paths[2].write_bytes(b"the old take")
+    real_replace = os.replace
+
+    def replace(source, destination):
+        if os.path.basename(destination) == "2.wav":
+            raise OSError("read-only file system")
+        return real_replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(BatchExportError) as caught:
+        AudioExporter(max_workers=2).export_wav_batch([tone_at(-25, 1.0)] * 4, paths)
+    assert list(caught.value.failures) == [2]
+    assert "read-only" in str(caught.value.failures[2])
+    assert paths[2].read_bytes() == b"the old take"
+    assert [r is None for r in caught.value.results] == [False, False, True, False]
+    assert sorted(os.listdir(tmp_path)) == ["0.wav", "1.wav", "2.wav", "3.wav"]
 
 
 def test_one_bad_item_does_not_stop_the_others(tmp_path):
@@ -294,3 +318,25 @@ def test_pcm_samples_are_the_rounded_scaled_floats(tmp_path, bit_depth, full_sca
         written /= 256  # libsndfile returns 24-bit samples in the top bits of an int32
     expected = np.rint(audio.astype(np.float64) * full_scale)
     assert np.abs(written - expected).max() <= (1 if bit_depth != "PCM_32" else 128)
+
+
+@pytest.mark.skipif(BUILT_KERNELS is None, reason="the C extension was not built")
+@pytest.mark.parametrize("bit_depth", ["PCM_16", "PCM_24", "PCM_32"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_pcm_frames_are_identical_on_both_implementations(monkeypatch, bit_depth, dtype, channels):
+    """The compiled interleaving does NumPy's arithmetic (same precision, rounding half to
+    even, clipping): the frames are equal bit for bit, ties and overloads included."""
+    from services.audio import _native
+    from services.audio.export import _interleaved_samples
+
+    rng = np.random.default_rng(channels)
+    audio = (rng.standard_normal((channels, 5001)) * 0.7).astype(dtype)
+    audio[0, :6] = [0.5 / 32767, 1.5 / 32767, 2.5 / 32767, -0.5 / 32767, 1.7, -4e9]
+    for gain in (1.0, 0.7371, 3.0, 1e6):
+        frames = {}
+        for name, kernels in (("compiled", BUILT_KERNELS), ("numpy", None)):
+            monkeypatch.setattr(_native, "kernels", kernels)
+            frames[name] = _interleaved_samples(audio, gain, bit_depth)
+        assert frames["compiled"].dtype == frames["numpy"].dtype
+        assert np.array_equal(frames["compiled"], frames["numpy"]), gain

@@ -21,6 +21,9 @@ from tests.signals import db_to_amplitude, music_like, sequence, silence, sine
 
 SR = 48000
 
+# Every test here runs on both implementations of the meter's inner loops (compiled, NumPy).
+pytestmark = pytest.mark.usefixtures("implementation")
+
 
 def tone(dbfs, seconds, channels=2):
     return sine(1000.0, dbfs, seconds, SR, channels)
