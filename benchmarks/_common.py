@@ -63,3 +63,21 @@ def interleaved_medians(calls: Dict[str, Callable[[], object]], rounds: int) -> 
             call()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def add_inner_loops_option(parser) -> None:
+    """``--inner-loops numpy`` times the NumPy fallback (what installs without a C compiler run)."""
+    parser.add_argument(
+        "--inner-loops", choices=["built", "numpy"], default="built",
+        help="numpy: disable the compiled extension for this run",
+    )
+
+
+def use_inner_loops(choice: str) -> str:
+    """Apply ``--inner-loops``; return the implementation now in use ("compiled" or "numpy")."""
+    from services.audio import _native
+    from services.audio.loudness import implementation
+
+    if choice == "numpy":
+        _native.kernels = None
+    return implementation()

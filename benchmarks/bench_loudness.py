@@ -2,6 +2,7 @@
 
     python benchmarks/bench_loudness.py            # 16 s, 60 s and 10 min
     python benchmarks/bench_loudness.py --quick    # 16 s and 60 s
+    python benchmarks/bench_loudness.py --inner-loops numpy   # without the C extension
 
 Ours computes all six figures (integrated, LRA, true peak, sample peak, max momentary,
 max short-term); libebur128 (pyebur128) computes integrated + LRA + true peak + sample
@@ -18,7 +19,7 @@ import tracemalloc
 
 import numpy as np
 
-from _common import machine, median_seconds, ms, ratio, table
+from _common import add_inner_loops_option, machine, median_seconds, ms, ratio, table, use_inner_loops
 
 from services.audio.loudness import measure_loudness  # noqa: E402
 from tests.signals import music_like  # noqa: E402
@@ -61,7 +62,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 10-minute case")
     parser.add_argument("--signal", choices=["music", "noise"], default="music")
+    add_inner_loops_option(parser)
     args = parser.parse_args()
+    inner_loops = use_inner_loops(args.inner_loops)
     lengths = [(16, 7), (60, 5)] + ([] if args.quick else [(600, 3)])
 
     rows, memory_rows = [], []
@@ -85,7 +88,7 @@ def main() -> None:
             memory_rows.append([f"{seconds} s", f"{audio.nbytes / 2**20:.1f} MiB", f"{extra / 2**20:.1f} MiB",
                                 f"{extra / audio.nbytes:.2f}"])
 
-    print(f"Loudness report, stereo 32 kHz float32 {args.signal}; {machine()}\n")
+    print(f"Loudness report, stereo 32 kHz float32 {args.signal}, {inner_loops} inner loops; {machine()}\n")
     print(table(
         ["length", "ours (6 figures)", "libebur128 (I+LRA+TP+SP)", "pyloudnorm (I only)",
          "ours vs libebur128", "ours vs pyloudnorm", "I diff vs libebur128", "TP diff vs libebur128"],
