@@ -21,8 +21,15 @@ SHORT_TERM_STEPS = 30  # 3 s
 
 
 class _Power:
-    """Shared set-up: ``sos`` (2, 6) K-weighting, ``weights`` (channels,) float64,
-    ``tick`` samples per tick, ``ticks_per_step`` ticks per 100 ms step."""
+    """What both implementations share. Each has ``update(audio, start, length)``, which
+    returns the energies of the 100 ms steps it completes, and the properties
+    ``total_energy`` (weighted energy of every sample fed), ``sample_peak`` (largest
+    |sample|, linear) and ``window_maxima`` ((loudest 400 ms, loudest 3 s) summed weighted
+    energy over complete windows starting on any tick; 0.0 until a window is complete).
+
+    ``sos`` (2, 6) is the K-weighting, ``weights`` (channels,) float64 the channel weights,
+    ``tick`` the samples per tick and ``ticks_per_step`` the ticks per 100 ms step.
+    """
 
     def __init__(self, sos: np.ndarray, weights: np.ndarray, tick: int, ticks_per_step: int) -> None:
         self._sos = sos
@@ -30,22 +37,6 @@ class _Power:
         self._zi = np.zeros((sos.shape[0], weights.size, 2))  # filter state, scipy's layout
         self._tick = tick
         self._ticks_per_step = ticks_per_step
-
-    @property
-    def total_energy(self) -> float:
-        """Weighted energy of every sample fed so far."""
-        raise NotImplementedError
-
-    @property
-    def window_maxima(self) -> tuple:
-        """(loudest 400 ms, loudest 3 s) summed weighted energy over complete windows
-        starting on any tick; 0.0 until a window is complete."""
-        raise NotImplementedError
-
-    @property
-    def sample_peak(self) -> float:
-        """Largest |sample| fed so far (linear)."""
-        raise NotImplementedError
 
 
 class CompiledPower(_Power):

@@ -24,6 +24,7 @@ length; :class:`LoudnessMeter` also accepts audio block by block.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -48,6 +49,7 @@ __all__ = [
     "RELATIVE_GATE_LU",
     "LRA_RELATIVE_GATE_LU",
     "TRUE_PEAK_OVERSAMPLING",
+    "TRUE_PEAK_TAPS",
     "MIN_SAMPLE_RATE",
     "implementation",
 ]
@@ -180,8 +182,10 @@ class LoudnessMeter:
         else:
             self._power = CompiledPower(sos, self._weights, tick, step // tick, kernels)
             self._peaks = CompiledTruePeak(self.channels, kernels)
-        # The NumPy paths hold a few copies of what they are fed: they get chunks of this.
+        # The NumPy paths hold a few copies of what they are fed, so they get chunks of
+        # this; their many small matrix products want BLAS on one thread.
         self._chunk = None if kernels else int(CHUNK_SECONDS * self.sample_rate)
+        self._blas_limit = contextlib.nullcontext if kernels else single_threaded_blas
 
     # -- feeding -------------------------------------------------------------------------
 
@@ -203,7 +207,7 @@ class LoudnessMeter:
         audio = np.ascontiguousarray(audio)
         length = audio.shape[1]
         chunk = self._chunk or max(1, length)
-        with single_threaded_blas():
+        with self._blas_limit():
             for start in range(0, length, chunk):
                 piece = min(chunk, length - start)
                 self._step_energy.extend(self._power.update(audio, start, piece))
@@ -222,7 +226,7 @@ class LoudnessMeter:
         loudest_momentary, loudest_short_term = self._power.window_maxima
         momentary = loudest_momentary / self._momentary_len if self._total >= self._momentary_len else mean_power
         short_term = loudest_short_term / self._short_term_len if self._total >= self._short_term_len else mean_power
-        with single_threaded_blas():
+        with self._blas_limit():
             sample_peak, true_peak = self._peaks.peaks() if self._total else (0.0, 0.0)
         return LoudnessReport(
             integrated_lufs=_gated_loudness(blocks),
@@ -315,6 +319,6 @@ def _measure_validated(
 ) -> LoudnessReport:
     """:func:`measure_loudness` of audio that :func:`as_audio_array` already returned."""
     meter = LoudnessMeter(sample_rate, array.shape[0], channel_weights)
-    with single_threaded_blas():  # one limit for the whole measurement
+    with meter._blas_limit():  # one limit for the whole measurement
         meter._update_validated(array)
         return meter.report()
