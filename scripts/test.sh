@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite on a fresh Debian machine with Python 3.11:
-#   system packages (ffmpeg, PostgreSQL), a virtualenv with the CPU build of torch,
+#   system packages (ffmpeg, PostgreSQL, a C compiler for the optional extension),
+#   a virtualenv with the CPU build of torch,
 #   the package with its test extras, a throwaway PostgreSQL server, then pytest.
 # Usage: scripts/test.sh [extra pytest arguments]
 set -euo pipefail
@@ -8,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 missing=()
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)  # compiles services/audio/_kernels.c
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
 if ((${#missing[@]})); then
     if [[ "$(id -u)" == 0 ]]; then
@@ -15,7 +17,8 @@ if ((${#missing[@]})); then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "test.sh: please install ${missing[*]} (Debian packages); their tests will be skipped" >&2
+        echo "test.sh: please install ${missing[*]} (Debian packages); their tests will be skipped" \
+             "(without a compiler, the NumPy paths are tested alone)" >&2
     fi
 fi
 
