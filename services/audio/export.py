@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ _TARGET_RANGE_LUFS = (-70.0, 0.0)
 _CEILING_RANGE_DBTP = (-20.0, 0.0)
 _WAV_LIMIT_BYTES = 0xFFFFFFFF - 1024  # larger data needs RF64
 _SYNC_THREADS = 2  # batch export: files being fsynced and renamed while the next are computed
+_SYNC_BACKLOG_PER_WORKER = 4  # written files waiting for those threads, per worker
 _BYTES_PER_SAMPLE = {"PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4}
 # Integer PCM: (numpy type handed to libsndfile, full scale of the format, alignment factor).
 # libsndfile stores the top 24 bits of an int32 for PCM_24, hence the factor 2**8.
@@ -324,18 +326,33 @@ class AudioExporter:
         if duplicates:
             raise ValueError(f"output_paths name the same file more than once: {duplicates!r}")
 
+        count = len(audio_tensors)
+        workers = min(self.max_workers, count)
+        # Written files waiting for their fsync hold a descriptor each: past this many, a
+        # worker waits for the syncing threads (a slow disk cannot exhaust descriptors).
+        waiting = threading.BoundedSemaphore(_SYNC_BACKLOG_PER_WORKER * max(workers, 1))
+
+        def commit(pending: PendingOutput) -> int:
+            try:
+                return pending.commit(sync_directory=False)
+            finally:
+                waiting.release()
+
         def prepare(index: int, syncing: ThreadPoolExecutor):
             """The item's commit (a future of its size) once its temporary file is written,
             or the exception that stopped it."""
             try:  # validation (and the move to CPU) too runs on the worker threads
                 args = self._validate(audio_tensors[index], output_paths[index], sample_rate, bit_depth, normalize)
-                pending, _ = self._write_pending(*args)
+                waiting.acquire()
+                try:
+                    pending, _ = self._write_pending(*args)
+                except BaseException:
+                    waiting.release()
+                    raise
             except Exception as exc:  # reported per item
                 return exc
-            return syncing.submit(pending.commit, False)
+            return syncing.submit(commit, pending)
 
-        count = len(audio_tensors)
-        workers = min(self.max_workers, count)
         with single_threaded_blas(), ThreadPoolExecutor(_SYNC_THREADS, thread_name_prefix="export-sync") as syncing:
             if workers <= 1:
                 outcomes = [prepare(index, syncing) for index in range(count)]

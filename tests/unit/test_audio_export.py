@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -288,6 +290,40 @@ def test_one_bad_item_does_not_stop_the_others(tmp_path):
     assert [r[0] for r in (error.results[0], error.results[2])] == [str(paths[0]), str(paths[2])]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0.wav", "2.wav"]
     assert "item 1" in str(error) and "item 3" in str(error)
+
+
+def test_a_slow_disk_holds_the_batch_back_instead_of_piling_up_open_files(tmp_path, monkeypatch):
+    """Written files wait for their fsync with a descriptor open; their number is bounded
+    (4 per worker), so a batch larger than the descriptor limit still completes."""
+    from services.audio import _atomic
+
+    state, lock = {"open": 0, "most": 0}, threading.Lock()
+    real_init, real_commit, real_fsync = _atomic.PendingOutput.__init__, _atomic.PendingOutput.commit, os.fsync
+
+    def counted_init(self, path):
+        real_init(self, path)
+        with lock:
+            state["open"] += 1
+            state["most"] = max(state["most"], state["open"])
+
+    def counted_commit(self, sync_directory=True):
+        try:
+            return real_commit(self, sync_directory)
+        finally:
+            with lock:
+                state["open"] -= 1
+
+    def slow_fsync(fd):
+        time.sleep(0.01)
+        real_fsync(fd)
+
+    monkeypatch.setattr(_atomic.PendingOutput, "__init__", counted_init)
+    monkeypatch.setattr(_atomic.PendingOutput, "commit", counted_commit)
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    paths = [tmp_path / f"{i}.wav" for i in range(40)]
+    results = AudioExporter(max_workers=2).export_wav_batch([tone_at(-30, 0.2)] * 40, paths)
+    assert [path for path, _ in results] == [str(p) for p in paths]
+    assert 2 <= state["most"] <= 8
 
 
 @pytest.mark.parametrize(
