@@ -88,8 +88,9 @@ def main() -> None:
         ],
     ))
     print(f"\nInner loops: {inner_loops}.")
-    print(f"Machine ceiling: pure-Python work on {exporter.max_workers} processes runs {ceiling:.2f}x "
-          "faster than on one (the most a batch can gain here).")
+    print(f"Machine scaling: pure-Python work on {exporter.max_workers} processes runs {ceiling:.2f}x "
+          f"faster than on one (how well this machine's {exporter.max_workers} cores share CPU work; "
+          "the batch also overlaps waiting for the disk with computing).")
 
 
 if __name__ == "__main__":
