@@ -56,33 +56,36 @@ def _interleaved_samples(audio: np.ndarray, gain: float, subtype: str) -> np.nda
 
     PCM is quantized here rather than by libsndfile, whose per-sample float conversion is
     about four times slower: in one compiled pass where the extension was built, else with
-    one multiplication per channel straight into the interleaved layout (NumPy's transposing
-    copy is several times slower) and a few array operations, with the same results.
+    :func:`_scaled_interleaved` and a few array operations, with the same results.
     """
-    channels, length = audio.shape
     if subtype not in _PCM:
-        frames = np.empty((length, channels), np.float32)
-        for channel in range(channels):
-            np.multiply(audio[channel], np.float32(gain), out=frames[:, channel], casting="same_kind")
-        return frames
+        return _scaled_interleaved(audio, gain, np.float32)
     dtype, full_scale, alignment = _PCM[subtype]
     if _native.kernels is not None:
-        frames = np.empty((length, channels), dtype)
+        frames = np.empty(audio.shape[::-1], dtype)
         _native.kernels.interleave_pcm(
-            audio, audio.dtype == np.float64, channels, length, gain * full_scale, -full_scale - 1, full_scale,
-            alignment, frames,
+            audio, audio.dtype == np.float64, audio.shape[0], audio.shape[1], gain * full_scale, -full_scale - 1,
+            full_scale, alignment, frames,
         )
         return frames
     work = np.float32 if subtype == "PCM_16" else np.float64  # float32 cannot hold 2**31 - 1
-    scaled = np.empty((length, channels), work)
-    for channel in range(channels):
-        np.multiply(audio[channel], work(gain * full_scale), out=scaled[:, channel], casting="same_kind")
+    scaled = _scaled_interleaved(audio, gain * full_scale, work)
     np.rint(scaled, out=scaled)
     np.clip(scaled, -full_scale - 1, full_scale, out=scaled)
     integers = scaled.astype(dtype)
     if alignment != 1:
         np.multiply(integers, alignment, out=integers)
     return integers
+
+
+def _scaled_interleaved(audio: np.ndarray, factor: float, dtype) -> np.ndarray:
+    """(channels, samples) ``audio`` times ``factor`` (in ``dtype``), interleaved to (samples,
+    channels): one multiplication per channel straight into the layout (NumPy's transposing
+    copy is several times slower)."""
+    frames = np.empty(audio.shape[::-1], dtype)
+    for channel, samples in enumerate(audio):
+        np.multiply(samples, dtype(factor), out=frames[:, channel], casting="same_kind")
+    return frames
 
 
 @dataclass(frozen=True)
@@ -230,11 +233,9 @@ class AudioExporter:
         audio = as_audio_array(audio_tensor, name="audio_tensor")
         return audio, path, rate, subtype, bool(normalize)
 
-    def _export_validated(
-        self, audio: np.ndarray, path: Path, rate: int, subtype: str, normalize: bool, sync_directory: bool = True
-    ) -> ExportResult:
+    def _export_validated(self, audio: np.ndarray, path: Path, rate: int, subtype: str, normalize: bool) -> ExportResult:
         pending, decision = self._write_pending(audio, path, rate, subtype, normalize)
-        return ExportResult(str(path), pending.commit(sync_directory), decision)
+        return ExportResult(str(path), pending.commit(), decision)
 
     def _write_pending(
         self, audio: np.ndarray, path: Path, rate: int, subtype: str, normalize: bool
