@@ -43,14 +43,14 @@ def interpolation_phases() -> Tuple[np.ndarray, float]:
 
 
 class CompiledTruePeak:
-    """Sample and true peak of (channels, samples) audio fed in pieces, in C."""
+    """True peak of (channels, samples) audio fed in pieces, in C."""
 
     def __init__(self, channels: int, kernels) -> None:
         self._kernels = kernels
         self._phases, bound = interpolation_phases()
         self._bound = bound * (1 + 1e-9)  # margin for float64 rounding
         self._history = np.zeros((channels, _HISTORY))
-        self._peaks = np.zeros(2)  # [sample peak, true peak], linear
+        self._peaks = np.zeros(2)  # the kernel's [sample peak, true peak], linear
 
     def update(self, audio: np.ndarray, start: int, length: int, sample_peak: float) -> None:
         """Feed samples [start, start + length) of contiguous (channels, samples) ``audio``;
@@ -58,12 +58,12 @@ class CompiledTruePeak:
         self._peaks[0] = sample_peak  # the interpolation starts from it
         self._feed(audio, start, length, self._history, self._peaks)
 
-    def peaks(self) -> Tuple[float, float]:
-        """(sample peak, true peak), linear, including the filter's ring-out after the last
-        sample (the meter's state is left as it is, so feeding can go on)."""
+    def true_peak(self) -> float:
+        """True peak (linear), including the filter's ring-out after the last sample (the
+        meter's state is left as it is, so feeding can go on)."""
         history, peaks = self._history.copy(), self._peaks.copy()
         self._feed(np.zeros((history.shape[0], _HISTORY)), 0, _HISTORY, history, peaks)
-        return float(peaks[0]), float(peaks[1])
+        return float(peaks[1])
 
     def _feed(self, audio, start, length, history, peaks) -> None:
         self._kernels.true_peak(
@@ -85,7 +85,7 @@ def _interpolation_matrix() -> Tuple[np.ndarray, float]:
 
 
 class NumpyTruePeak:
-    """Sample and true peak of (channels, samples) audio fed in pieces, with NumPy.
+    """True peak of (channels, samples) audio fed in pieces, with NumPy.
 
     Interpolation runs in float32 (errors ~1e-6 dB, half the memory traffic), on whole
     rows of ``_SEGMENT`` samples behind the filter history; the remainder waits for the
@@ -95,14 +95,12 @@ class NumpyTruePeak:
     def __init__(self, channels: int) -> None:
         self._history = np.zeros((channels, _HISTORY), np.float32)
         self._leftover = np.zeros((channels, 0), np.float32)
-        self._sample_peak = 0.0
         self._true_peak = 0.0
 
     def update(self, audio: np.ndarray, start: int, length: int, sample_peak: float) -> None:
         """Feed samples [start, start + length) of (channels, samples) ``audio``;
         ``sample_peak`` is the largest |sample| up to its end."""
         x = audio[:, start : start + length]
-        self._sample_peak = sample_peak
         self._true_peak = max(self._true_peak, sample_peak)  # phase 0 is the identity
         padded = np.concatenate([self._history, self._leftover, x.astype(np.float32, copy=False)], axis=1)
         usable = (padded.shape[1] - _HISTORY) // _SEGMENT * _SEGMENT
@@ -111,13 +109,13 @@ class NumpyTruePeak:
             self._history = padded[:, usable : _HISTORY + usable]
         self._leftover = padded[:, _HISTORY + usable :]
 
-    def peaks(self) -> Tuple[float, float]:
-        """(sample peak, true peak), linear, including the samples not yet interpolated,
-        followed by zeros long enough to let the filter ring out."""
+    def true_peak(self) -> float:
+        """True peak (linear), including the samples not yet interpolated, followed by
+        zeros long enough to let the filter ring out."""
         channels, waiting = self._leftover.shape
         pad = (-(waiting + _HISTORY)) % _SEGMENT + _HISTORY
         padded = np.concatenate([self._history, self._leftover, np.zeros((channels, pad), np.float32)], axis=1)
-        return self._sample_peak, _interpolated_peak(padded, self._true_peak)
+        return _interpolated_peak(padded, self._true_peak)
 
 
 def _interpolated_peak(padded: np.ndarray, threshold: float) -> float:

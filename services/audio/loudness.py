@@ -227,12 +227,12 @@ class LoudnessMeter:
         momentary = loudest_momentary / self._momentary_len if self._total >= self._momentary_len else mean_power
         short_term = loudest_short_term / self._short_term_len if self._total >= self._short_term_len else mean_power
         with self._blas_limit():
-            sample_peak, true_peak = self._peaks.peaks() if self._total else (0.0, 0.0)
+            true_peak = self._peaks.true_peak() if self._total else 0.0
         return LoudnessReport(
             integrated_lufs=_gated_loudness(blocks),
             loudness_range_lu=_loudness_range(_window_means(steps, SHORT_TERM_STEPS, self._short_term_len)),
             true_peak_dbtp=_db(true_peak),
-            sample_peak_dbfs=_db(sample_peak),
+            sample_peak_dbfs=_db(self._power.sample_peak),
             momentary_max_lufs=_lufs(momentary),
             short_term_max_lufs=_lufs(short_term),
         )
@@ -269,26 +269,32 @@ def _db(amplitude: float) -> float:
     return 20.0 * math.log10(amplitude) if amplitude > 0 else -math.inf
 
 
-def _gated(power: np.ndarray, relative_gate_lu: float) -> np.ndarray:
-    """The powers above the absolute gate (-70 LUFS) and above the mean of those plus
-    ``relative_gate_lu``. Gates compare powers, which orders them as loudness would."""
-    above_absolute = power[power > _ABSOLUTE_GATE_POWER]
-    if above_absolute.size == 0:
-        return above_absolute
+def _above_absolute_gate(power: np.ndarray) -> np.ndarray:
+    """The powers louder than the absolute gate (-70 LUFS); powers order as loudness does."""
+    return power[power > _ABSOLUTE_GATE_POWER]
+
+
+def _relative_gated(above_absolute: np.ndarray, relative_gate_lu: float) -> np.ndarray:
+    """The powers louder than their mean plus ``relative_gate_lu`` (never empty for a
+    non-empty input: the loudest passes)."""
     return above_absolute[above_absolute > above_absolute.mean() * 10.0 ** (relative_gate_lu / 10.0)]
 
 
 def _gated_loudness(block_power: np.ndarray) -> float:
     """BS.1770-5 eq. (5)-(7): two-stage gated mean of block powers, LUFS."""
-    gated = _gated(block_power, RELATIVE_GATE_LU)
-    return _lufs(float(gated.mean())) if gated.size else -math.inf
+    above_absolute = _above_absolute_gate(block_power)
+    if above_absolute.size == 0:
+        return -math.inf
+    return _lufs(float(_relative_gated(above_absolute, RELATIVE_GATE_LU).mean()))
 
 
 def _loudness_range(short_term_power: np.ndarray) -> float:
     """EBU Tech 3342 loudness range of short-term powers, LU (0.0 when undefined)."""
-    if np.count_nonzero(short_term_power > _ABSOLUTE_GATE_POWER) < 2:
+    above_absolute = _above_absolute_gate(short_term_power)
+    if above_absolute.size < 2:
         return 0.0
-    loudness = np.sort(_LOUDNESS_OFFSET + 10.0 * np.log10(_gated(short_term_power, LRA_RELATIVE_GATE_LU)))
+    gated = _relative_gated(above_absolute, LRA_RELATIVE_GATE_LU)
+    loudness = np.sort(_LOUDNESS_OFFSET + 10.0 * np.log10(gated))
     low, high = (_percentile(loudness, q) for q in LRA_PERCENTILES)
     return high - low
 
