@@ -83,3 +83,18 @@ def music_like(seconds: float, sample_rate: int = 32000, seed: int = 0, bpm: flo
             out[1, start:end] += 0.08 * np.sin(2 * np.pi * root * 2 * ratio * tt + phase + 0.8)
     out *= 0.9 / np.abs(out).max()
     return out.astype(np.float32)
+
+
+def full_oversampling_peak_db(audio: np.ndarray) -> float:
+    """Reference true peak (dBTP) of (channels, samples) audio: the largest magnitude of the
+    complete 4x interpolation with the meter's filter (a 49-tap Hann-windowed sinc), by
+    scipy's ``upfirdn``, with nothing skipped."""
+    from scipy.signal import upfirdn
+
+    from services.audio.loudness import TRUE_PEAK_OVERSAMPLING, TRUE_PEAK_TAPS
+
+    m = np.arange(TRUE_PEAK_TAPS) - (TRUE_PEAK_TAPS - 1) / 2
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(TRUE_PEAK_TAPS) / (TRUE_PEAK_TAPS - 1))
+    taps = np.sinc(m / TRUE_PEAK_OVERSAMPLING) * window
+    peak = max(np.abs(upfirdn(taps, channel.astype(np.float64), up=TRUE_PEAK_OVERSAMPLING)).max() for channel in audio)
+    return 20 * np.log10(peak)

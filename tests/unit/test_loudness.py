@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from services.audio.loudness import LoudnessMeter, LoudnessReport, measure_loudness
-from tests.signals import db_to_amplitude, music_like, sequence, silence, sine
+from tests.signals import db_to_amplitude, full_oversampling_peak_db, music_like, sequence, silence, sine
 
 SR = 48000
 
@@ -323,13 +323,5 @@ def test_agrees_with_ffmpeg_ebur128_filter(tmp_path):
 def test_true_peak_equals_full_oversampling(sample_rate, seed):
     """Skipping rows that cannot exceed the running peak changes nothing: the meter's true
     peak equals the maximum of the complete 4x interpolation (scipy's upfirdn, same filter)."""
-    from scipy.signal import upfirdn
-
-    from services.audio.loudness import TRUE_PEAK_OVERSAMPLING, TRUE_PEAK_TAPS
-
     audio = music_like(5.0, sample_rate, seed=seed).astype(np.float64) * 1.3
-    m = np.arange(TRUE_PEAK_TAPS) - (TRUE_PEAK_TAPS - 1) / 2
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(TRUE_PEAK_TAPS) / (TRUE_PEAK_TAPS - 1))
-    taps = np.sinc(m / TRUE_PEAK_OVERSAMPLING) * window
-    full = max(np.abs(upfirdn(taps, channel, up=TRUE_PEAK_OVERSAMPLING)).max() for channel in audio)
-    assert measure_loudness(audio, sample_rate).true_peak_dbtp == pytest.approx(20 * math.log10(full), abs=1e-5)
+    assert measure_loudness(audio, sample_rate).true_peak_dbtp == pytest.approx(full_oversampling_peak_db(audio), abs=1e-5)

@@ -20,7 +20,7 @@ from services.audio import _native
 from services.audio.loudness import LoudnessMeter, implementation, measure_loudness
 from services.errors import AudioValidationError
 from tests.conftest import BUILT_KERNELS
-from tests.signals import music_like, sine
+from tests.signals import full_oversampling_peak_db, music_like, sine
 
 needs_kernels = pytest.mark.skipif(BUILT_KERNELS is None, reason="the C extension was not built")
 
@@ -85,18 +85,6 @@ def test_how_audio_is_split_changes_nothing(seed):
         assert getattr(split, field) == pytest.approx(getattr(whole, field), abs=1e-12), field
 
 
-def _full_oversampling_peak_db(audio):
-    from scipy.signal import upfirdn
-
-    from services.audio.loudness import TRUE_PEAK_OVERSAMPLING, TRUE_PEAK_TAPS
-
-    m = np.arange(TRUE_PEAK_TAPS) - (TRUE_PEAK_TAPS - 1) / 2
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(TRUE_PEAK_TAPS) / (TRUE_PEAK_TAPS - 1))
-    taps = np.sinc(m / TRUE_PEAK_OVERSAMPLING) * window
-    peak = max(np.abs(upfirdn(taps, channel.astype(np.float64), up=TRUE_PEAK_OVERSAMPLING)).max() for channel in audio)
-    return 20 * math.log10(peak)
-
-
 def _fade_in(rate):
     """A crescendo: every stretch is louder than all before it (the worst case for skipping)."""
     t = np.arange(3 * rate) / rate
@@ -121,7 +109,7 @@ def test_true_peak_skipping_changes_nothing(make, dtype):
     meter = LoudnessMeter(32000, 2)
     for start, stop in _random_blocks(audio.shape[1], rng, pieces=12):
         meter.update(audio[:, start:stop])
-    assert meter.report().true_peak_dbtp == pytest.approx(_full_oversampling_peak_db(audio), abs=1e-5)
+    assert meter.report().true_peak_dbtp == pytest.approx(full_oversampling_peak_db(audio), abs=1e-5)
 
 
 @needs_kernels
