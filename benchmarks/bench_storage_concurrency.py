@@ -23,11 +23,11 @@ import multiprocessing
 import sys
 import tempfile
 import time
-import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.postgres import fresh_postgres_schema  # noqa: E402
 
 PEER = "SQLAlchemy defaults (SQLite)"
 OURS_SQLITE = "services.storage (SQLite)"
@@ -162,29 +162,6 @@ def run(config: str, url: str, processes: int, per_process: int, first_use: bool
     }
 
 
-@contextmanager
-def _fresh_postgres_schema(base_url: str):
-    """A URL into a new empty schema of ``base_url``'s database, dropped afterwards."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from services.storage import dispose_engines
-    from services.storage.database import resolve_url
-
-    name = f"dgx_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(resolve_url(base_url))
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{name}"'))
-        url = make_url(resolve_url(base_url)).update_query_dict({"options": f"-csearch_path={name}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        dispose_engines()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-        admin.dispose()
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=4)
@@ -200,7 +177,7 @@ def main(argv=None) -> int:
             for config, name in ((PEER, "peer.db"), (OURS_SQLITE, "ours.db")):
                 rows.append(run(config, f"sqlite:///{Path(folder) / name}", processes, per_process, first_use))
         if args.postgres_url:
-            with _fresh_postgres_schema(args.postgres_url) as url:
+            with fresh_postgres_schema(args.postgres_url, prefix="dgx_bench") as url:
                 rows.append(run(OURS_POSTGRES, url, processes, per_process, first_use))
 
     print(f"{processes} processes x {per_process} generations (create + complete = 2 transactions each)\n")

@@ -16,14 +16,12 @@ import os
 import subprocess
 import sys
 import uuid
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
 import services.storage as storage
 from services.errors import GenerationNotFoundError, InvalidTransitionError, StorageError
@@ -54,31 +52,13 @@ from services.storage import schema
 from services.storage.database import SQLITE_BUSY_TIMEOUT_SECONDS, resolve_url
 from services.storage.models import Base, UTCDateTime
 from services.storage.validation import json_safe
+from tests.postgres import fresh_postgres_schema
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_ENV = "TEST_POSTGRES_URL"
 S = GenerationStatus
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@contextmanager
-def fresh_postgres_schema(base_url: str):
-    """A URL whose connections live in a new, empty schema; the schema is dropped after."""
-    name = f"dgx_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(resolve_url(base_url))
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{name}"'))
-        # A session time zone far from UTC: timestamps must still come back as UTC.
-        options = f"-csearch_path={name} -cTimeZone=Asia/Kolkata"
-        url = make_url(resolve_url(base_url)).update_query_dict({"options": options})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        dispose_engines()  # close pooled connections into the schema first
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -94,7 +74,8 @@ def database_url(request, tmp_path):
                     f"{POSTGRES_ENV} is not set; start a server with "
                     '`eval "$(scripts/postgres-test-server.sh start)"`'
                 )
-            with fresh_postgres_schema(base) as url:
+            # A session time zone far from UTC: timestamps must still come back as UTC.
+            with fresh_postgres_schema(base, time_zone="Asia/Kolkata") as url:
                 yield url
     finally:
         dispose_engines()
