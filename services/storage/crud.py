@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..errors import GenerationNotFoundError, InvalidTransitionError
-from .models import ALLOWED_TRANSITIONS, Generation, GenerationStatus, Prompt, utcnow
+from .models import ALLOWED_TRANSITIONS, FINAL_STATUSES, Generation, GenerationStatus, Prompt, utcnow
 from .validation import (
     StorageValueError,
     check_channels,
@@ -49,7 +49,8 @@ __all__ = [
 
 StatusLike = Union[GenerationStatus, str]
 
-_FINAL = (GenerationStatus.COMPLETED, GenerationStatus.FAILED)
+_RUNNERS = ("cli", "local", "procrastinate")
+_MAX_KEY_LENGTH = 16
 
 
 def _check_session(session: Any) -> Session:
@@ -64,7 +65,7 @@ def _check_limit(limit: Any, *, allow_none: bool = False) -> Optional[int]:
     return check_int("limit", limit, minimum=1)
 
 
-def _locked(session: Session, generation_id: Any) -> Generation:
+def locked_generation(session: Session, generation_id: Any) -> Generation:
     """The generation, re-read and row-locked for the rest of the transaction."""
     generation_id = check_generation_id(generation_id)
     generation = session.scalars(
@@ -90,7 +91,7 @@ def _move(generation: Generation, target: GenerationStatus) -> None:
 
 def _finish(generation: Generation, target: GenerationStatus) -> None:
     generation.status = target
-    if target in _FINAL:
+    if target in FINAL_STATUSES:
         generation.completed_at = utcnow()
 
 
@@ -105,13 +106,21 @@ def create_generation(
     file_path: Any,
     model_version: Optional[str] = None,
     metadata: Optional[Mapping[str, Any]] = None,
+    job_id: Optional[str] = None,
+    runner: Optional[str] = None,
+    request: Optional[Mapping[str, Any]] = None,
 ) -> Generation:
     """Record a new ``pending`` generation and count its prompt; returns it with its id.
 
     ``duration_seconds`` (> 0) is the requested length in seconds, ``sample_rate`` in Hz
     (> 0), ``channels`` 1-8. The prompt is stored without surrounding whitespace.
+    ``job_id`` (unique, at most 64 characters; names the file), ``runner`` ("cli", "local"
+    or "procrastinate") and ``request`` (what a re-run needs: duration, seed, bit depth)
+    are for jobs (:mod:`services.jobs`).
     """
     session = _check_session(session)
+    if runner is not None and runner not in _RUNNERS:
+        raise StorageValueError(f"runner must be one of {', '.join(_RUNNERS)} or None; got {runner!r}")
     generation = Generation(
         prompt=check_text("prompt", prompt),
         model_name=check_text("model_name", model_name, max_length=100),
@@ -121,6 +130,10 @@ def create_generation(
         channels=check_channels(channels),
         file_path=check_path("file_path", file_path),
         metadata_json=check_metadata(metadata),
+        job_id=check_optional_text("job_id", job_id, max_length=64),
+        runner=runner,
+        request_json=check_metadata(request),
+        attempts=0,
         status=GenerationStatus.PENDING,
         created_at=utcnow(),
     )
@@ -191,7 +204,7 @@ def update_generation_status(
             f"error_message is only for status 'failed'; got status {target.value!r} "
             f"with error_message {error_message!r}"
         )
-    generation = _locked(session, generation_id)
+    generation = locked_generation(session, generation_id)
     _move(generation, target)
     _finish(generation, target)
     if message is not None:
@@ -217,15 +230,28 @@ def complete_generation(
     seconds = check_float("generation_time", generation_time, positive=False)
     size = check_int("file_size_bytes", file_size_bytes, minimum=0)
     extra = check_metadata(metadata)
-    generation = _locked(session, generation_id)
+    generation = locked_generation(session, generation_id)
     _move(generation, GenerationStatus.COMPLETED)
     _finish(generation, GenerationStatus.COMPLETED)
     generation.generation_time_seconds = seconds
     generation.file_size_bytes = size
     if extra:
         generation.metadata_json = {**(generation.metadata_json or {}), **extra}
+    generation.bpm, generation.musical_key = searchable_tempo_and_key(generation.metadata_json)
     session.flush()
     return generation
+
+
+def searchable_tempo_and_key(metadata: Optional[Mapping[str, Any]]) -> tuple[Optional[float], Optional[str]]:
+    """The ``bpm`` (finite, > 0) and ``key`` (a short text) of metadata, for the indexed columns."""
+    if not metadata:
+        return None, None
+    bpm, key = metadata.get("bpm"), metadata.get("key")
+    if isinstance(bpm, bool) or not isinstance(bpm, (int, float)) or not (bpm > 0 and bpm < float("inf")):
+        bpm = None
+    if not isinstance(key, str) or not 0 < len(key) <= _MAX_KEY_LENGTH:
+        key = None
+    return (None if bpm is None else float(bpm)), key
 
 
 def fail_generation(session: Session, generation_id: str, error_message: str) -> Generation:
@@ -238,7 +264,7 @@ def delete_generation(session: Session, generation_id: str) -> bool:
     """Delete a generation record (not its file); ``False`` when there was none."""
     session = _check_session(session)
     try:
-        generation = _locked(session, generation_id)
+        generation = locked_generation(session, generation_id)
     except GenerationNotFoundError:
         return False
     session.delete(generation)

@@ -32,6 +32,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "ALLOWED_TRANSITIONS",
     "Base",
+    "FINAL_STATUSES",
     "Generation",
     "GenerationStatus",
     "MAX_CHANNELS",
@@ -84,27 +85,46 @@ class UTCDateTime(TypeDecorator):
 
 
 class GenerationStatus(str, enum.Enum):
-    """Life cycle of a generation: pending -> processing -> completed | failed."""
+    """Life cycle of a generation: pending (queued) -> processing -> completed | failed | cancelled."""
 
     PENDING = "pending"
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
     def __str__(self) -> str:
         return self.value
 
 
-# Which status may follow which. completed and failed are final: a finished record
-# is never rewritten (a retry is a new generation).
+# Which status may follow which. completed, failed and cancelled are final: a finished
+# record is never rewritten. processing -> pending is the re-queue of a job whose process
+# died (or was stopped by a shutdown) before it finished; it runs again under the same id.
 ALLOWED_TRANSITIONS: dict[GenerationStatus, frozenset[GenerationStatus]] = {
     GenerationStatus.PENDING: frozenset(
-        {GenerationStatus.PROCESSING, GenerationStatus.COMPLETED, GenerationStatus.FAILED}
+        {
+            GenerationStatus.PROCESSING,
+            GenerationStatus.COMPLETED,
+            GenerationStatus.FAILED,
+            GenerationStatus.CANCELLED,
+        }
     ),
-    GenerationStatus.PROCESSING: frozenset({GenerationStatus.COMPLETED, GenerationStatus.FAILED}),
+    GenerationStatus.PROCESSING: frozenset(
+        {
+            GenerationStatus.PENDING,
+            GenerationStatus.COMPLETED,
+            GenerationStatus.FAILED,
+            GenerationStatus.CANCELLED,
+        }
+    ),
     GenerationStatus.COMPLETED: frozenset(),
     GenerationStatus.FAILED: frozenset(),
+    GenerationStatus.CANCELLED: frozenset(),
 }
+
+FINAL_STATUSES = frozenset(
+    {GenerationStatus.COMPLETED, GenerationStatus.FAILED, GenerationStatus.CANCELLED}
+)
 
 
 class Base(DeclarativeBase):
@@ -150,6 +170,28 @@ class Generation(Base):
         "metadata", JSON(none_as_null=True)
     )
 
+    # --- the job (migration 0002) ---------------------------------------------------------
+    # The job id names the file (``<job_id>.wav``); a re-run writes to the same path.
+    job_id: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    # Who runs it: "cli" (a foreground command), "local" (the pool inside ``serve`` or a
+    # ``worker`` on SQLite) or "procrastinate" (a queue worker on PostgreSQL).
+    runner: Mapped[Optional[str]] = mapped_column(String(16))
+    # What was asked besides the prompt: {"duration": s, "seed": n|null, "bit_depth": "PCM_16"}.
+    request_json: Mapped[Optional[dict[str, Any]]] = mapped_column("request", JSON(none_as_null=True))
+    progress_step: Mapped[Optional[str]] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    started_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    # The lease of a running job: "host:pid:start" of the process that runs it and the
+    # last time that process said it is alive.
+    lease_owner: Mapped[Optional[str]] = mapped_column(String(255))
+    heartbeat_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    cancel_requested_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    # The Procrastinate job that runs this generation (PostgreSQL only).
+    queue_job_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+    # Measured tempo (BPM) and key ("A minor") as indexed columns for search.
+    bpm: Mapped[Optional[float]] = mapped_column(Float)
+    musical_key: Mapped[Optional[str]] = mapped_column(String(16))
+
     __table_args__ = (
         CheckConstraint("duration_seconds > 0", name="duration_positive"),
         CheckConstraint("sample_rate > 0", name="sample_rate_positive"),
@@ -161,9 +203,13 @@ class Generation(Base):
             "generation_time_seconds IS NULL OR generation_time_seconds >= 0",
             name="generation_time_non_negative",
         ),
+        CheckConstraint("attempts >= 0", name="attempts_non_negative"),
         # history (newest first) and the status-filtered history / pending queue.
         Index("ix_generations_created_at", "created_at"),
         Index("ix_generations_status_created_at", "status", "created_at"),
+        # search by key (newest first) and by tempo range.
+        Index("ix_generations_musical_key_created_at", "musical_key", "created_at"),
+        Index("ix_generations_bpm", "bpm"),
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -184,6 +230,17 @@ class Generation(Base):
             "generation_time_seconds": self.generation_time_seconds,
             "error_message": self.error_message,
             "metadata": None if self.metadata_json is None else dict(self.metadata_json),
+            "job_id": self.job_id,
+            "runner": self.runner,
+            "request": None if self.request_json is None else dict(self.request_json),
+            "progress_step": self.progress_step,
+            "attempts": self.attempts,
+            "started_at": _iso(self.started_at),
+            "heartbeat_at": _iso(self.heartbeat_at),
+            "lease_owner": self.lease_owner,
+            "cancel_requested_at": _iso(self.cancel_requested_at),
+            "bpm": self.bpm,
+            "key": self.musical_key,
         }
 
     def __repr__(self) -> str:

@@ -26,6 +26,7 @@ __all__ = [
     "current_revision",
     "downgrade_to_base",
     "head_revision",
+    "include_name",
     "upgrade_to_head",
 ]
 
@@ -36,6 +37,13 @@ READONLY_OPTION = "dgx_music_readonly"
 
 # Arbitrary 64-bit key of the PostgreSQL advisory lock that serializes migrations.
 _ADVISORY_LOCK_KEY = 0x64677820_6D757369  # "dgx musi"
+
+
+def include_name(name: Optional[str], type_: str, parent_names: dict) -> bool:
+    """Alembic's filter for comparing the database with the models: only the history's own
+    tables count; the job queue's (``procrastinate_*``, PostgreSQL) come from migration 0003,
+    which applies Procrastinate's schema, not from our models."""
+    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
 
 
 def alembic_config(connection: Optional["Connection"] = None) -> "Config":

@@ -112,6 +112,8 @@ def generation_in(status: GenerationStatus) -> str:
             complete_generation(session, generation_id, generation_time=2.0, file_size_bytes=10)
         elif status is S.FAILED:
             fail_generation(session, generation_id, "model crashed")
+        elif status is S.CANCELLED:
+            update_generation_status(session, generation_id, S.CANCELLED)
     return generation_id
 
 
@@ -205,7 +207,8 @@ def test_migrated_schema_matches_the_models(db):
     from alembic.migration import MigrationContext
 
     with get_engine(db).connect() as connection:
-        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        context = MigrationContext.configure(connection, opts={"include_name": schema.include_name})
+        assert compare_metadata(context, Base.metadata) == []
         indexes = {
             table: {tuple(index["column_names"]) for index in inspect(connection).get_indexes(table)}
             for table in ("generations", "prompts")
@@ -492,10 +495,11 @@ ALL_PAIRS = list(itertools.product(list(S), list(S)))
 
 def test_transition_table_is_the_documented_one():
     assert ALLOWED_TRANSITIONS == {
-        S.PENDING: {S.PROCESSING, S.COMPLETED, S.FAILED},
-        S.PROCESSING: {S.COMPLETED, S.FAILED},
+        S.PENDING: {S.PROCESSING, S.COMPLETED, S.FAILED, S.CANCELLED},
+        S.PROCESSING: {S.PENDING, S.COMPLETED, S.FAILED, S.CANCELLED},  # -> pending: a re-queue
         S.COMPLETED: set(),
         S.FAILED: set(),
+        S.CANCELLED: set(),
     }
 
 
@@ -512,7 +516,7 @@ def test_every_status_change_follows_the_table(db, start, target):
     after = snapshot(generation_id)
     if target in ALLOWED_TRANSITIONS[start]:
         assert after["status"] == target.value
-        assert (after["completed_at"] is not None) == (target in (S.COMPLETED, S.FAILED))
+        assert (after["completed_at"] is not None) == (target in (S.COMPLETED, S.FAILED, S.CANCELLED))
     else:
         assert after == before
 
@@ -709,6 +713,7 @@ def test_database_stats_add_up(db):
             "processing_generations": 1,
             "completed_generations": 3,
             "failed_generations": 1,
+            "cancelled_generations": 0,
             "total_prompts": 2,
             "total_prompt_uses": 6,
             "total_audio_seconds": 60.0,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from alembic import context
 
 from services.storage.models import Base
+from services.storage.schema import include_name
 
 target_metadata = Base.metadata
 
@@ -22,6 +23,7 @@ def _configure_and_run(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_name=include_name,
         compare_type=True,
         render_as_batch=connection.dialect.name == "sqlite",  # ALTER TABLE on SQLite
     )
