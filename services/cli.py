@@ -292,6 +292,74 @@ def _cmd_files(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    from .config import get_settings
+    from .jobs.recovery import recover_jobs, worst_case_recovery_seconds
+
+    actions = recover_jobs()
+    if args.json:
+        _print_json([action.to_dict() for action in actions])
+    elif not actions:
+        lease = get_settings().lease_seconds
+        print(f"no interrupted jobs (a job whose process stops is found within "
+              f"{worst_case_recovery_seconds(lease):.0f} s by a running service or worker)")
+    else:
+        _print_table(["id", "job", "action", "owner"],
+                     [[a.generation_id[:8], a.job_id or "-", a.action, a.owner or "-"] for a in actions])
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .api.server import serve
+
+    return serve(args.host, args.port, args.workers)
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from .config import get_settings
+    from .storage import init_db
+    from .storage.database import resolve_url
+
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    url = resolve_url()
+    init_db(url)
+    if url.startswith("postgresql"):
+        from .jobs.queue import run_worker
+
+        print(f"{PROG}: queue worker on PostgreSQL, {args.concurrency} job(s) at once; Ctrl-C or SIGTERM stops it",
+              file=sys.stderr, flush=True)
+        run_worker(url, concurrency=args.concurrency)
+        return 0
+    return _run_local_worker(url, args.concurrency, get_settings().shutdown_grace_seconds)
+
+
+def _run_local_worker(url: str, concurrency: int, grace: float) -> int:
+    """``worker`` on SQLite: the local runner without the API, until SIGTERM or Ctrl-C."""
+    import signal
+    import threading
+
+    from .jobs.local import LocalRunner
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    runner = LocalRunner(concurrency, database_url=url).start()
+    print(f"{PROG}: local worker on {url.split(':///')[-1]}, {concurrency} job(s) at once; "
+          "Ctrl-C or SIGTERM stops it", file=sys.stderr, flush=True)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        requeued = runner.stop(grace)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if requeued:
+        print(f"{PROG}: re-queued {len(requeued)} unfinished job(s)", file=sys.stderr)
+    return 0
+
+
 def _cmd_db(args: argparse.Namespace) -> int:
     from .storage import init_db
     from .storage.database import resolve_url
@@ -324,6 +392,20 @@ def _non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number; got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0; got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1; got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535; got {text!r}")
     return value
 
 
@@ -361,7 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("history", help="list recorded generations, newest first")
     p.add_argument("--limit", type=_non_negative_int, default=20)
     p.add_argument("--offset", type=_non_negative_int, default=0)
-    p.add_argument("--status", choices=["pending", "processing", "completed", "failed"])
+    p.add_argument("--status", choices=["pending", "processing", "completed", "failed", "cancelled"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_history)
 
@@ -387,6 +469,23 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_files)
 
+    p = commands.add_parser("serve", help="the HTTP API (and, by default, one job at a time)")
+    p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=8000, help="default 8000")
+    p.add_argument("--workers", type=_non_negative_int, default=1,
+                   help="jobs run at once in this process (default 1; 0 = the API alone)")
+    p.set_defaults(handler=_cmd_serve)
+
+    p = commands.add_parser("worker", help="run queued jobs (PostgreSQL: a queue worker; SQLite: this machine)")
+    p.add_argument("--concurrency", type=_positive_int, default=1, help="jobs at once (default 1)")
+    p.set_defaults(handler=_cmd_worker)
+
+    p = commands.add_parser("jobs", help="generation jobs")
+    jobs = p.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+    q = jobs.add_parser("recover", help="re-queue or fail the jobs whose process died")
+    q.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_jobs)
+
     p = commands.add_parser("db", help="the generation history database")
     db = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     q = db.add_parser("init", help="create or migrate the schema")
@@ -395,14 +494,73 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that open the history: each first re-queues or fails the jobs whose process died.
+_RECOVERING_COMMANDS = ("generate", "history", "show", "jobs")
+
+
+def _recover_quietly() -> None:
+    """Recover interrupted jobs of an existing history (never creates one)."""
+    from .storage.database import resolve_url
+
+    url = resolve_url()
+    if url.startswith("sqlite"):
+        from sqlalchemy.engine import make_url
+
+        database = make_url(url).database
+        if not database or database == ":memory:" or not Path(database).is_file():
+            return
+    from .jobs.recovery import recover_jobs
+
+    for action in recover_jobs():
+        print(f"{PROG}: job {action.job_id or action.generation_id} {action.action}: "
+              f"its process ({action.owner}) is gone", file=sys.stderr)
+
+
+class _sigterm_as_terminated:
+    """While active (and in the main thread), SIGTERM raises :class:`~services.errors.Terminated`,
+    so a foreground job ends ``failed`` ("terminated") and leaves no file, like Ctrl-C."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.previous = None
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if self.enabled and threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+
+def _raise_terminated(signum, frame) -> None:
+    from .errors import Terminated
+
+    raise Terminated()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``dgx-music``; returns the exit status."""
     from .errors import DgxMusicError
 
+    from .errors import Terminated
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.handler(args)
+        with _sigterm_as_terminated(args.command not in ("serve", "worker")):
+            if args.command in _RECOVERING_COMMANDS:
+                _recover_quietly()
+            return args.handler(args)
+    except Terminated:
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

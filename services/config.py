@@ -13,6 +13,12 @@ Variable                    Meaning                                Default
 ``DATABASE_URL``            SQLAlchemy URL of the history          ``sqlite:///data/generations.db``
 ``DGX_MUSIC_BACKEND``       generation backend                     ``procedural``
 ``DGX_MUSIC_MODEL_PATH``    local MusicGen weights (folder/name)   unset
+``DGX_MUSIC_API_KEYS``      comma-separated bearer keys of the API unset (no key needed)
+``DGX_MUSIC_QUEUE_LIMIT``   most jobs waiting before 429           ``100``
+``DGX_MUSIC_MAX_UPLOAD_MB`` largest upload to analyse, MB          ``200``
+``DGX_MUSIC_LEASE_SECONDS`` a job's lease without a heartbeat, s   ``30``
+``DGX_MUSIC_MAX_ATTEMPTS``  runs of an interrupted job, at most    ``3``
+``DGX_MUSIC_SHUTDOWN_GRACE`` s a running job may finish on SIGTERM ``30``
 ==========================  =====================================  ==========================
 """
 
@@ -20,8 +26,8 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
-from typing import Mapping, Optional
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Tuple
 
 __all__ = ["Settings", "get_settings", "parse_bool"]
 
@@ -37,6 +43,16 @@ def parse_bool(name: str, raw: str) -> bool:
     if value in _FALSE:
         return False
     raise ValueError(f"{name} must be one of true/false, 1/0, yes/no, on/off; got {raw!r}")
+
+
+def _parse_number(name: str, raw: str, kind, minimum):
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a {'whole ' if kind is int else ''}number; got {raw!r}") from None
+    if not math.isfinite(value) or value < minimum:
+        raise ValueError(f"{name} must be a finite number >= {minimum}; got {raw!r}")
+    return value
 
 
 def _parse_float(name: str, raw: str) -> float:
@@ -60,6 +76,22 @@ class Settings:
     database_url: str = "sqlite:///data/generations.db"
     generation_backend: str = "procedural"
     model_path: Optional[str] = None
+    api_keys: Tuple[str, ...] = field(default=(), repr=False)  # secrets: never in a repr
+    queue_limit: int = 100
+    max_upload_mb: float = 200.0
+    lease_seconds: float = 30.0
+    max_attempts: int = 3
+    shutdown_grace_seconds: float = 30.0
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """How often a running job's process renews its lease: a sixth of the lease."""
+        return self.lease_seconds / 6.0
+
+    @property
+    def sweep_seconds(self) -> float:
+        """How often runners look for jobs whose process died: a third of the lease."""
+        return self.lease_seconds / 3.0
 
 
 def get_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
@@ -73,6 +105,10 @@ def get_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
     def text(name: str, default: Optional[str]) -> Optional[str]:
         raw = env.get(name)
         return default if raw is None or raw.strip() == "" else raw.strip()
+
+    def number(name: str, kind, minimum, default):
+        raw = env.get(name)
+        return default if raw is None or not raw.strip() else _parse_number(name, raw.strip(), kind, minimum)
 
     normalize = env.get("AUDIO_NORMALIZE")
     target = env.get("AUDIO_TARGET_LUFS")
@@ -97,4 +133,25 @@ def get_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         database_url=text("DATABASE_URL", defaults.database_url),
         generation_backend=text("DGX_MUSIC_BACKEND", defaults.generation_backend).lower(),
         model_path=text("DGX_MUSIC_MODEL_PATH", None),
+        api_keys=_parse_keys(env.get("DGX_MUSIC_API_KEYS")),
+        queue_limit=number("DGX_MUSIC_QUEUE_LIMIT", int, 1, defaults.queue_limit),
+        max_upload_mb=number("DGX_MUSIC_MAX_UPLOAD_MB", float, 0.001, defaults.max_upload_mb),
+        lease_seconds=number("DGX_MUSIC_LEASE_SECONDS", float, 1.0, defaults.lease_seconds),
+        max_attempts=number("DGX_MUSIC_MAX_ATTEMPTS", int, 1, defaults.max_attempts),
+        shutdown_grace_seconds=number("DGX_MUSIC_SHUTDOWN_GRACE", float, 0.0, defaults.shutdown_grace_seconds),
     )
+
+
+def _parse_keys(raw: Optional[str]) -> Tuple[str, ...]:
+    """``DGX_MUSIC_API_KEYS``: comma-separated keys, blanks ignored; each key at least 8
+    visible ASCII characters (what an ``Authorization: Bearer`` header can carry)."""
+    if raw is None:
+        return ()
+    keys = tuple(key.strip() for key in raw.split(",") if key.strip())
+    for key in keys:
+        if len(key) < 8 or not all(33 <= ord(char) <= 126 for char in key):
+            raise ValueError(
+                "DGX_MUSIC_API_KEYS must hold keys of at least 8 visible ASCII characters, "
+                f"separated by commas; one key has {len(key)} characters"
+            )
+    return keys

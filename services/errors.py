@@ -17,6 +17,12 @@ __all__ = [
     "GenerationError",
     "ModelNotAvailableError",
     "GenerationRequestError",
+    "JobError",
+    "JobCancelledError",
+    "JobInterruptedError",
+    "LeaseLostError",
+    "QueueFullError",
+    "Terminated",
 ]
 
 
@@ -75,3 +81,34 @@ class ModelNotAvailableError(GenerationError):
 
 class GenerationRequestError(GenerationError, ValueError):
     """A generation request has a wrong value (empty prompt, duration or tempo out of range)."""
+
+
+class JobError(DgxMusicError, RuntimeError):
+    """A generation job could not run or be changed as asked."""
+
+
+class JobCancelledError(JobError):
+    """The job was cancelled while it ran; it stopped at a step boundary and left no file."""
+
+
+class JobInterruptedError(JobError):
+    """The job's runner is shutting down: the job stopped at a step boundary to be re-queued."""
+
+
+class LeaseLostError(JobError):
+    """Another process took over this job (its lease had expired); this run must stop
+    without touching the job's row or file."""
+
+
+class QueueFullError(JobError):
+    """Too many jobs are waiting; ``retry_after`` says in how many seconds to try again."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = int(retry_after)
+
+
+class Terminated(KeyboardInterrupt):
+    """The process received SIGTERM (systemd, a container runtime, ``kill``): handled like
+    Ctrl-C, so a foreground job ends ``failed`` ("terminated") and leaves no file."""
+

@@ -140,7 +140,7 @@ def _validate_level(name: str, value: Any, bounds: Tuple[float, float]) -> float
     return value
 
 
-def _validate_bit_depth(bit_depth: Any) -> str:
+def validate_bit_depth(bit_depth: Any) -> str:
     if not isinstance(bit_depth, str):
         raise TypeError(f"bit_depth must be a string such as 'PCM_16'; got {type(bit_depth).__name__}")
     normalized = bit_depth.strip().upper()
@@ -225,7 +225,7 @@ class AudioExporter:
 
     def _validate(self, audio_tensor, output_path, sample_rate, bit_depth, normalize):
         """All argument checks, before anything is written: (audio, path, rate, subtype, normalize)."""
-        subtype = _validate_bit_depth(bit_depth)
+        subtype = validate_bit_depth(bit_depth)
         rate = validate_sample_rate(sample_rate)
         path = _validate_output_path(output_path)
         if not isinstance(normalize, (bool, np.bool_)):

@@ -1,0 +1,165 @@
+"""Where the API's jobs go: the local runner (SQLite) or Procrastinate (PostgreSQL).
+
+The API never generates audio itself: it records and enqueues (:meth:`Dispatcher.submit`),
+cancels, and, when ``serve`` runs workers (``--workers N``, N > 0), owns the runner that
+runs them in this process: a :class:`~services.jobs.local.LocalRunner` on SQLite, a
+Procrastinate worker (on its own thread and event loop) on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any, Dict, Optional
+
+from ..config import Settings
+
+__all__ = ["Dispatcher"]
+
+logger = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    """Submit, cancel and run jobs for one history (``database_url``)."""
+
+    def __init__(self, settings: Settings, *, database_url: str, workers: int = 1, engine: Any = None,
+                 engine_factory=None):
+        from sqlalchemy.engine import make_url
+
+        self.settings = settings
+        self.database_url = database_url
+        self.workers = int(workers)
+        self.mode = "procrastinate" if make_url(database_url).get_backend_name() == "postgresql" else "local"
+        self._engine = engine
+        self._engine_factory = engine_factory
+        self._local = None
+        self._worker_thread: Optional[threading.Thread] = None
+        self._worker_loop: Optional[asyncio.AbstractEventLoop] = None
+        self._worker_task: Optional[asyncio.Future] = None
+        self._lock = threading.Lock()
+
+    # --- engine for request checks ------------------------------------------------------
+
+    @property
+    def engine(self):
+        """The engine that checks requests (the configured backend; no model is loaded)."""
+        with self._lock:
+            if self._engine is None:
+                from ..generation import MusicGenerationEngine
+
+                self._engine = MusicGenerationEngine()
+            return self._engine
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    def submit(self, prompt: str, duration: float, seed: Optional[int], bit_depth: str):
+        """Record and enqueue a job; returns its ``Generation`` row (``pending``)."""
+        from ..pipeline import submit_generation
+
+        enqueue = None
+        if self.mode == "procrastinate":
+            from ..jobs.queue import enqueue
+        generation = submit_generation(
+            prompt, duration, seed, bit_depth=bit_depth, runner=self.mode, engine=self.engine,
+            database_url=self.database_url, queue_limit=self.settings.queue_limit, enqueue=enqueue,
+        )
+        if self._local is not None:
+            self._local.wake()
+        return generation
+
+    def cancel(self, generation_id: str):
+        """Cancel a job (see :func:`services.jobs.lifecycle.request_cancel`); returns the row."""
+        from ..jobs import events, lifecycle
+        from ..jobs.recovery import remove_job_file
+        from ..storage import get_session
+
+        with get_session(self.database_url) as session:
+            generation = lifecycle.request_cancel(session, generation_id)
+            events.announce(session, generation_id)
+        events.publish(generation_id)
+        if generation.status == "cancelled":
+            remove_job_file(generation.file_path)  # a queued job has none; be sure
+            if self.mode == "procrastinate":
+                from ..jobs.queue import cancel_queue_job
+
+                cancel_queue_job(self.database_url, generation.queue_job_id)
+        return generation
+
+    # --- runners ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start this process's runner (nothing with ``workers == 0``)."""
+        if self.workers <= 0:
+            return
+        if self.mode == "local":
+            from ..jobs.local import LocalRunner
+
+            self._local = LocalRunner(self.workers, database_url=self.database_url,
+                                      engine_factory=self._engine_factory).start()
+        else:
+            ready = threading.Event()
+            self._worker_thread = threading.Thread(target=self._run_queue_worker, args=(ready,),
+                                                   name="dgx-music-queue-worker", daemon=True)
+            self._worker_thread.start()
+            if not ready.wait(timeout=30):
+                raise RuntimeError("the queue worker did not start within 30 s")
+
+    def _run_queue_worker(self, ready: threading.Event) -> None:
+        from ..jobs.queue import run_worker_async
+
+        loop = asyncio.new_event_loop()
+        self._worker_loop = loop
+        try:
+            self._worker_task = loop.create_task(run_worker_async(
+                self.database_url, concurrency=self.workers, install_signal_handlers=False,
+                engine_factory=self._engine_factory, ready=ready,
+            ))
+            loop.run_until_complete(self._worker_task)
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            logger.exception("the queue worker stopped with an error")
+        finally:
+            loop.close()
+
+    def stop(self) -> None:
+        """Stop the runner: no new job; running ones get the shutdown grace period
+        (``DGX_MUSIC_SHUTDOWN_GRACE``), then are re-queued."""
+        grace = self.settings.shutdown_grace_seconds
+        if self._local is not None:
+            requeued = self._local.stop(grace)
+            if requeued:
+                logger.warning("re-queued at shutdown: %s", ", ".join(requeued))
+            self._local = None
+        if self._worker_thread is not None and self._worker_loop is not None and self._worker_task is not None:
+            self._worker_loop.call_soon_threadsafe(self._worker_task.cancel)
+            self._worker_thread.join(timeout=grace + 15)
+            self._worker_thread = None
+
+    # --- health -------------------------------------------------------------------------
+
+    def running_jobs(self) -> int:
+        return len(self._local.running) if self._local is not None else 0
+
+    def health(self) -> Dict[str, str]:
+        """``database`` and ``queue``: "ok" or what is wrong."""
+        from sqlalchemy import text
+
+        from ..storage import get_session
+
+        report = {"database": "ok", "queue": "ok"}
+        try:
+            with get_session(self.database_url, readonly=True) as session:
+                session.execute(text("SELECT 1"))
+                if self.mode == "procrastinate":
+                    session.execute(text("SELECT 1 FROM procrastinate_jobs LIMIT 1"))
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            report["database"] = f"unreachable: {type(exc).__name__}"
+            report["queue"] = "unknown"
+            return report
+        if self._local is not None and not self._local.alive():
+            report["queue"] = "the local runner's threads have stopped"
+        if self._worker_thread is not None and not self._worker_thread.is_alive():
+            report["queue"] = "the queue worker has stopped"
+        return report
