@@ -495,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Commands that open the history: each first re-queues or fails the jobs whose process died.
-_RECOVERING_COMMANDS = ("generate", "history", "show", "jobs")
+_RECOVERING_COMMANDS = ("generate", "history", "show")
 
 
 def _recover_quietly() -> None:

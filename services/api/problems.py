@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..errors import StorageError
+
 __all__ = ["PROBLEM_MEDIA_TYPE", "ApiProblem", "install_problem_handlers", "problem_response"]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -90,6 +92,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such resource: {request.url.path}"
         return problem_response(request, exc.status_code, kind, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(StorageError)
+    async def _storage(request: Request, exc: StorageError):
+        import logging
+
+        logging.getLogger("services.api").error("database unavailable on %s: %s", request.url.path, exc)
+        return problem_response(request, 503, "database-unavailable", f"the history database failed: {exc}",
+                                headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):  # pragma: no cover - a bug

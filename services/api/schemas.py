@@ -15,6 +15,7 @@ __all__ = [
     "GenerationPage",
     "GenerationRecord",
     "GenerationRequest",
+    "GenerationSummary",
     "Health",
     "Peaks",
     "Problem",
@@ -88,10 +89,33 @@ class GenerationRecord(BaseModel):
     links: GenerationLinks
 
 
+class GenerationSummary(BaseModel):
+    """A generation in a list: what a library view shows. Its record (with the request, the
+    full metadata and links) is ``/api/v1/generations/{id}``; its audio, peaks, events and
+    cancel are below that path."""
+
+    id: str
+    job_id: Optional[str]
+    prompt: str
+    status: Status
+    step: Optional[str]
+    queue_position: Optional[int]
+    error: Optional[str]
+    created_at: str
+    completed_at: Optional[str]
+    duration_seconds: float
+    file_name: Optional[str]
+    bpm: Optional[float]
+    key: Optional[str]
+    camelot: Optional[str]
+    loudness_lufs: Optional[float]
+    true_peak_dbtp: Optional[float]
+
+
 class GenerationPage(BaseModel):
     """Generations newest first; pass ``next_cursor`` as ``cursor`` for the next page."""
 
-    items: List[GenerationRecord]
+    items: List[GenerationSummary]
     next_cursor: Optional[str]
 
 

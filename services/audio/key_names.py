@@ -8,6 +8,7 @@ around the circle of fifths, A minor and B major; neighbours mix harmonically).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Optional
 
 from .key import MAJOR_NAMES, MINOR_NAMES
@@ -51,6 +52,7 @@ def canonical_key(text: str) -> Optional[str]:
     return _name(pitch_class % 12, minor)
 
 
+@lru_cache(maxsize=64)
 def camelot_code(key: Optional[str]) -> Optional[str]:
     """The Camelot code ("8A" for A minor, "8B" for C major) of a key name; None if unknown."""
     name = canonical_key(key) if isinstance(key, str) else None

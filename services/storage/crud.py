@@ -11,6 +11,7 @@ value raises :class:`~services.storage.StorageValueError`, a missing generation
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any, Mapping, Optional, Union
 
 from sqlalchemy import func, select
@@ -237,21 +238,31 @@ def complete_generation(
     generation.file_size_bytes = size
     if extra:
         generation.metadata_json = {**(generation.metadata_json or {}), **extra}
-    generation.bpm, generation.musical_key = searchable_tempo_and_key(generation.metadata_json)
+    for column, value in summary_columns(generation.metadata_json).items():
+        setattr(generation, column, value)
     session.flush()
     return generation
 
 
-def searchable_tempo_and_key(metadata: Optional[Mapping[str, Any]]) -> tuple[Optional[float], Optional[str]]:
-    """The ``bpm`` (finite, > 0) and ``key`` (a short text) of metadata, for the indexed columns."""
-    if not metadata:
-        return None, None
-    bpm, key = metadata.get("bpm"), metadata.get("key")
-    if isinstance(bpm, bool) or not isinstance(bpm, (int, float)) or not (bpm > 0 and bpm < float("inf")):
-        bpm = None
-    if not isinstance(key, str) or not 0 < len(key) <= _MAX_KEY_LENGTH:
-        key = None
-    return (None if bpm is None else float(bpm)), key
+def _finite(value: Any) -> Optional[float]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def summary_columns(metadata: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    """The measured values that are also columns (lists and searches read no JSON):
+    ``bpm`` (> 0), ``musical_key`` (a short text), ``loudness_lufs``, ``true_peak_dbtp``;
+    None for what the metadata lacks or holds as a non-finite number."""
+    metadata = metadata or {}
+    bpm = _finite(metadata.get("bpm"))
+    key = metadata.get("key")
+    return {
+        "bpm": bpm if bpm is not None and bpm > 0 else None,
+        "musical_key": key if isinstance(key, str) and 0 < len(key) <= _MAX_KEY_LENGTH else None,
+        "loudness_lufs": _finite(metadata.get("loudness_lufs")),
+        "true_peak_dbtp": _finite(metadata.get("true_peak_dbtp")),
+    }
 
 
 def fail_generation(session: Session, generation_id: str, error_message: str) -> Generation:

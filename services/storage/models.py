@@ -188,9 +188,12 @@ class Generation(Base):
     cancel_requested_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
     # The Procrastinate job that runs this generation (PostgreSQL only).
     queue_job_id: Mapped[Optional[int]] = mapped_column(BigInteger)
-    # Measured tempo (BPM) and key ("A minor") as indexed columns for search.
+    # Measurements copied out of the metadata, so lists and searches read no JSON:
+    # tempo (BPM) and key ("A minor", indexed for search), loudness (LUFS), true peak (dBTP).
     bpm: Mapped[Optional[float]] = mapped_column(Float)
     musical_key: Mapped[Optional[str]] = mapped_column(String(16))
+    loudness_lufs: Mapped[Optional[float]] = mapped_column(Float)
+    true_peak_dbtp: Mapped[Optional[float]] = mapped_column(Float)
 
     __table_args__ = (
         CheckConstraint("duration_seconds > 0", name="duration_positive"),
@@ -241,6 +244,8 @@ class Generation(Base):
             "cancel_requested_at": _iso(self.cancel_requested_at),
             "bpm": self.bpm,
             "key": self.musical_key,
+            "loudness_lufs": self.loudness_lufs,
+            "true_peak_dbtp": self.true_peak_dbtp,
         }
 
     def __repr__(self) -> str:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..auth import require_api_key
 from ..problems import ApiProblem
 from ..schemas import Analysis, Problem
 from ..uploads import FIELD, receive_upload
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", tags=["analyses"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/api/v1", tags=["analyses"])
 
 _UPLOAD_BODY = {
     "required": True,

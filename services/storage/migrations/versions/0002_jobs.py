@@ -9,7 +9,8 @@ Create Date: 2026-11-29 00:00:00
   ``started_at``, ``attempts``, ``progress_step`` and ``cancel_requested_at`` follow it.
 - ``job_id`` (unique; the file's name), ``runner``, ``request`` (duration, seed, bit depth)
   and ``queue_job_id`` (the Procrastinate job, PostgreSQL only).
-- ``bpm`` and ``musical_key`` copied out of the metadata JSON, indexed for search.
+- ``bpm`` and ``musical_key`` (indexed for search), ``loudness_lufs`` and ``true_peak_dbtp``
+  copied out of the metadata JSON, so lists and searches read no JSON.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("queue_job_id", sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column("bpm", sa.Float(), nullable=True))
         batch.add_column(sa.Column("musical_key", sa.String(length=16), nullable=True))
+        batch.add_column(sa.Column("loudness_lufs", sa.Float(), nullable=True))
+        batch.add_column(sa.Column("true_peak_dbtp", sa.Float(), nullable=True))
         batch.create_check_constraint(op.f("ck_generations_attempts_non_negative"), "attempts >= 0")
         batch.create_unique_constraint(op.f("uq_generations_job_id"), ["job_id"])
     op.create_index("ix_generations_musical_key_created_at", "generations", ["musical_key", "created_at"])
@@ -71,6 +74,8 @@ def _copy_out_of_metadata() -> None:
         sa.column("job_id", sa.String),
         sa.column("bpm", sa.Float),
         sa.column("musical_key", sa.String),
+        sa.column("loudness_lufs", sa.Float),
+        sa.column("true_peak_dbtp", sa.Float),
     )
     seen_job_ids: set[str] = set()
     last_id = ""
@@ -103,9 +108,12 @@ def _derived_values(file_path, metadata_text, seen_job_ids: set) -> dict:
     except ValueError:
         metadata = None
     if isinstance(metadata, dict):
-        bpm = metadata.get("bpm")
-        if isinstance(bpm, (int, float)) and not isinstance(bpm, bool) and math.isfinite(bpm) and bpm > 0:
-            values["bpm"] = float(bpm)
+        for field, column, positive in (("bpm", "bpm", True), ("loudness_lufs", "loudness_lufs", False),
+                                        ("true_peak_dbtp", "true_peak_dbtp", False)):
+            value = metadata.get(field)
+            if (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                    and (value > 0 or not positive)):
+                values[column] = float(value)
         key = metadata.get("key")
         if isinstance(key, str) and 0 < len(key) <= 16:
             values["musical_key"] = key
@@ -119,7 +127,7 @@ def downgrade() -> None:
     with op.batch_alter_table("generations") as batch:
         batch.drop_constraint(op.f("uq_generations_job_id"), type_="unique")
         batch.drop_constraint(op.f("ck_generations_attempts_non_negative"), type_="check")
-        for column in ("musical_key", "bpm", "queue_job_id", "cancel_requested_at", "heartbeat_at",
+        for column in ("true_peak_dbtp", "loudness_lufs", "musical_key", "bpm", "queue_job_id", "cancel_requested_at", "heartbeat_at",
                        "lease_owner", "started_at", "attempts", "progress_step", "request", "runner",
                        "job_id"):
             batch.drop_column(column)
