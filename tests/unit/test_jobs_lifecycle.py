@@ -259,3 +259,45 @@ def test_remove_job_file_leaves_other_files(tmp_path):
         path.write_bytes(b"x")
     remove_job_file(str(target))
     assert sorted(p.name for p in Path(tmp_path).iterdir()) == sorted(p.name for p in keep)
+
+
+# --------------------------------------------------------------------------- migration 0002
+
+
+def test_migration_0002_keeps_old_rows_and_copies_their_measurements(database_url):  # noqa: F811
+    """A history made before jobs existed: its rows get a job id (from the file name), and
+    their tempo, key, loudness and true peak as columns; statuses stay valid."""
+    import json as jsonlib
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from services.storage import schema
+    from services.storage.database import get_engine_unmigrated
+
+    engine = get_engine_unmigrated(database_url)
+    with engine.begin() as connection:
+        command.upgrade(schema.alembic_config(connection), "0001")
+        rows = [
+            ("a", "outputs/2025/01/01/gen_aaaa0001.wav", "completed",
+             {"bpm": 128.0, "key": "A minor", "loudness_lufs": -16.0, "true_peak_dbtp": -1.2}),
+            ("b", "outputs/2025/01/01/gen_bbbb0002.wav", "failed", None),
+            ("c", "elsewhere/take 3.wav", "completed", {"bpm": -3.0, "key": 5}),
+        ]
+        for identifier, path, status, metadata in rows:
+            connection.execute(text(
+                "INSERT INTO generations (id, prompt, model_name, duration_seconds, sample_rate, channels, "
+                "file_path, status, created_at, metadata) VALUES (:id, 'p', 'm', 8, 32000, 2, :path, :status, "
+                "'2025-01-01 00:00:00', :metadata)"),
+                {"id": identifier, "path": path, "status": status,
+                 "metadata": None if metadata is None else jsonlib.dumps(metadata)})
+    init_db(database_url)  # 0002 and 0003
+    with get_session(readonly=True) as session:
+        a, b, c = (get_generation(session, i).to_dict() for i in "abc")
+    assert (a["job_id"], a["bpm"], a["key"], a["loudness_lufs"], a["true_peak_dbtp"]) == \
+        ("gen_aaaa0001", 128.0, "A minor", -16.0, -1.2)
+    assert (b["job_id"], b["bpm"], b["status"], b["attempts"]) == ("gen_bbbb0002", None, "failed", 0)
+    assert c["job_id"] is None and c["bpm"] is None and c["key"] is None  # no job-like name, no usable values
+    with get_session() as session:
+        generation = get_generation(session, "a")
+    assert generation.to_dict()["status"] == "completed"

@@ -30,7 +30,7 @@ depends_on: Union[str, Sequence[str], None] = None
 
 OLD_STATUSES = ("pending", "processing", "completed", "failed")
 NEW_STATUSES = OLD_STATUSES + ("cancelled",)
-_JOB_ID = re.compile(r"([A-Za-z0-9_.-]{1,64})\.[A-Za-z0-9]+$")
+_JOB_ID = re.compile(r"([A-Za-z0-9_-]{1,64})\.[A-Za-z0-9]+")  # a whole file name: "<job id>.<ext>"
 _BATCH = 1000
 
 
@@ -99,7 +99,7 @@ def _copy_out_of_metadata() -> None:
 
 def _derived_values(file_path, metadata_text, seen_job_ids: set) -> dict:
     values = {}
-    match = _JOB_ID.search(str(file_path or "").replace("\\", "/").rsplit("/", 1)[-1])
+    match = _JOB_ID.fullmatch(str(file_path or "").replace("\\", "/").rsplit("/", 1)[-1])
     if match and match.group(1) not in seen_job_ids:
         seen_job_ids.add(match.group(1))
         values["job_id"] = match.group(1)
