@@ -35,4 +35,9 @@ if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/de
     trap 'scripts/postgres-test-server.sh stop >/dev/null 2>&1 || true' EXIT
 fi
 
-python -m pytest -n 2 -p no:cacheprovider "$@"
+# Coverage of the whole package, CLI and other subprocesses included (pyproject.toml's
+# [tool.coverage.run]); the floor holds for the whole suite, not for a run narrowed by arguments.
+# worksteal: the other worker takes over the short tests queued behind a slow one.
+floor=(--cov-fail-under=95); (($#)) && floor=()
+DGX_MUSIC_TEST_SPEC_COVERAGE=1 python -m pytest -n 2 --dist worksteal -p no:cacheprovider \
+    --cov=services --cov-report=term "${floor[@]}" "$@"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from services.audio import _native
@@ -20,3 +22,22 @@ def implementation(request, monkeypatch):
     else:
         monkeypatch.setattr(_native, "kernels", None)
     return request.param
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config, specs):
+    """Under ``--cov``, coverage's subprocess support (``patch = ["subprocess"]`` in
+    pyproject.toml) exports COVERAGE_PROCESS_CONFIG, and every Python process started with
+    it measures itself from start-up. pytest-cov already measures the xdist workers and
+    saves their data before the controller combines it; a second, start-up measurement in
+    each worker would only add tracing and save at the worker's exit, which can come after
+    the combination (a stray ``.coverage.*`` file). So the workers start without it; each
+    worker's own coverage exports it again for the subprocesses its tests start."""
+    os.environ.pop("COVERAGE_PROCESS_CONFIG", None)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests first (the order is otherwise kept): under ``-n 2 --dist worksteal`` a
+    slow test then runs beside the many short ones, which the other worker takes over,
+    instead of ending the run alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
