@@ -66,13 +66,20 @@ class LocalRunner:
         self._running: Dict[str, float] = {}  # generation id -> start (monotonic)
         self._running_lock = threading.Lock()
         self._heartbeat = None
+        self._blas = None
         self._unsubscribe: Optional[Callable[[], None]] = None
 
     # --- life ---------------------------------------------------------------------------
 
     def start(self) -> "LocalRunner":
+        from ..audio._blas import single_threaded_blas
         from . import events
         from .heartbeat import Heartbeat
+
+        # Jobs run side by side: each gets one BLAS thread, not a pool that fights the
+        # other jobs' for the same cores (process-wide, for the runner's life).
+        self._blas = single_threaded_blas()
+        self._blas.__enter__()
 
         self._heartbeat = Heartbeat(self.owner, database_url=self.database_url,
                                     interval=self.lease_seconds / 6.0).start()
@@ -121,6 +128,9 @@ class LocalRunner:
             self._unsubscribe()
         if self._heartbeat is not None:
             self._heartbeat.stop()
+        if self._blas is not None:
+            self._blas.__exit__(None, None, None)
+            self._blas = None
         return requeued
 
     def _join_workers(self, deadline: float) -> None:

@@ -241,12 +241,20 @@ async def run_worker_async(
     procrastinate = _procrastinate()
     from procrastinate import PsycopgConnector
 
+    from ..audio._blas import single_threaded_blas
     from ..config import get_settings
+
     settings = get_settings()
     runtime = _WorkerRuntime.current()
     runtime.engine_factory = engine_factory
     app = procrastinate.App(connector=PsycopgConnector(conninfo=conninfo(database_url), min_size=1, max_size=4))
     _register_task(app)
+    # Several workers (and jobs) share the machine's cores: one BLAS thread per job.
+    with single_threaded_blas():
+        await _run(app, database_url, settings, concurrency, install_signal_handlers, ready)
+
+
+async def _run(app, database_url, settings, concurrency: int, install_signal_handlers: bool, ready) -> None:
     async with app.open_async():
         sweeper = asyncio.create_task(_sweep_forever(app, database_url, settings.lease_seconds,
                                                       settings.sweep_seconds))

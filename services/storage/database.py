@@ -187,8 +187,9 @@ def _create_engine(url: URL, pre_ping: bool = True, connect_args: Optional[dict]
             event.listen(engine, "connect", _sqlite_on_connect(in_memory))
             event.listen(engine, "begin", _sqlite_begin)
             return engine
-        return create_engine(url, json_serializer=serializer, pool_pre_ping=pre_ping,
-                             connect_args=connect_args or {})
+        # A server that does not answer fails a connection after 10 s instead of hanging it.
+        connect_args = {"connect_timeout": 10, **(connect_args or {})}
+        return create_engine(url, json_serializer=serializer, pool_pre_ping=pre_ping, connect_args=connect_args)
     except ModuleNotFoundError as exc:
         raise StorageError(
             f"the driver for {_shown(url)!r} is not installed ({exc}); "
