@@ -11,6 +11,7 @@ missing=()
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)  # compiles services/audio/_kernels.c
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the browser tests (tests/web)
 if ((${#missing[@]})); then
     if [[ "$(id -u)" == 0 ]]; then
         echo "test.sh: installing ${missing[*]}" >&2

@@ -1,4 +1,4 @@
-"""The FastAPI application of ``dgx-music serve``: API v1, health, metrics, docs."""
+"""The FastAPI application of ``dgx-music serve``: API v1, health, metrics, docs, the page."""
 
 from __future__ import annotations
 
@@ -91,6 +91,7 @@ def create_app(
     app.include_router(analyses.router, dependencies=guarded)
     app.include_router(health.router)
     _add_docs(app)
+    _add_page(app)
     return app
 
 
@@ -113,3 +114,18 @@ def _add_docs(app: FastAPI) -> None:
             swagger_css_url="/static/swagger-ui/swagger-ui.css",
             swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
         )
+
+
+def _add_page(app: FastAPI) -> None:
+    """``/``: the page of ``services.web`` (its files under ``/web``), a client of the API
+    like any other."""
+    from fastapi.responses import FileResponse
+    from fastapi.staticfiles import StaticFiles
+
+    from ..web import STATIC_DIR
+
+    app.mount("/web", StaticFiles(directory=STATIC_DIR), name="web")
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
