@@ -123,7 +123,7 @@ def bench_throughput_local(work: Path, jobs: int, duration: float) -> list:
         with running_service(folder, env, "--workers", str(workers)) as service:
             run_batch(service, 2, duration)  # warm-up: every worker's engine
             seconds[workers] = run_batch(service, jobs, duration)
-    return [_throughput_row(f"SQLite, serve --workers N (threads)", jobs, duration, seconds)]
+    return [_throughput_row(f"SQLite, serve --workers N (worker processes)", jobs, duration, seconds)]
 
 
 def bench_throughput_queue(work: Path, postgres_url: str, jobs: int, duration: float) -> list:

@@ -36,8 +36,25 @@ def pytest_xdist_setupnodes(config, specs):
     os.environ.pop("COVERAGE_PROCESS_CONFIG", None)
 
 
+# Tests that start services (servers, workers, a browser): most of the suite's time.
+SERVICE_TESTS = ("tests/web/", "tests/integration/test_service.py", "tests/integration/test_workers.py",
+                 "tests/integration/test_schemathesis.py", "tests/integration/test_cli_jobs.py")
+
+
 def pytest_collection_modifyitems(config, items):
     """Slow tests first (the order is otherwise kept): under ``-n 2 --dist worksteal`` a
     slow test then runs beside the many short ones, which the other worker takes over,
-    instead of ending the run alone."""
+    instead of ending the run alone.
+
+    Inside the run of the spec's coverage command that ``tests/integration/
+    test_spec_commands.py`` starts (``DGX_MUSIC_INSIDE_SPEC_COMMAND=1``), the tests that
+    start services are left out: they measure nothing of ``services.audio``, which that
+    command reports, and would double the suite's time in CI. A user's own run of the
+    command runs them all."""
+    if os.environ.get("DGX_MUSIC_INSIDE_SPEC_COMMAND") == "1":
+        kept = [item for item in items if not item.nodeid.startswith(SERVICE_TESTS)]
+        deselected = [item for item in items if item.nodeid.startswith(SERVICE_TESTS)]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = kept
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)

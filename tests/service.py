@@ -103,12 +103,14 @@ class Process:
 
 @contextlib.contextmanager
 def dgx_process(tmp_path: Path, env: Dict[str, str], *args: str, name: str = "process") -> Iterator[Process]:
-    """Run ``dgx-music ARGS`` for the block; killed (if still running) after it."""
+    """Run ``dgx-music ARGS`` for the block; stopped after it (SIGTERM, as systemd would,
+    so that it ends cleanly and coverage saves what it measured; SIGKILL if it hangs)."""
     index = len(list(tmp_path.glob(f"{name}-*.log")))
     process = Process(args, env, tmp_path, tmp_path / f"{name}-{index}.log")
     try:
         yield process
     finally:
+        process.terminate(timeout=30)
         process.close()
 
 

@@ -23,13 +23,11 @@ def create_app(
     workers: int = 1,
     database_url: Optional[str] = None,
     engine: Any = None,
-    engine_factory=None,
 ) -> FastAPI:
     """The service for one history: ``settings`` (default: the environment's), ``workers``
     jobs at once in this process (0: the API alone; other processes run the jobs).
 
-    ``engine`` checks requests and ``engine_factory`` makes the engines that run jobs (both
-    default to the configured backend).
+    ``engine`` checks requests (default: the configured backend).
     """
     from ..storage.database import resolve_url
     from .auth import require_api_key
@@ -40,8 +38,7 @@ def create_app(
 
     settings = settings or get_settings()
     url = resolve_url(database_url or settings.database_url)
-    dispatcher = Dispatcher(settings, database_url=url, workers=workers, engine=engine,
-                            engine_factory=engine_factory)
+    dispatcher = Dispatcher(settings, database_url=url, workers=workers, engine=engine)
     hub = ChangeHub()
 
     @asynccontextmanager
@@ -54,7 +51,7 @@ def create_app(
         await run_in_threadpool(init_db, url)
         await run_in_threadpool(recover_jobs, url)  # jobs of a previous run of this service
         await hub.start(url)
-        await run_in_threadpool(dispatcher.start)
+        dispatcher.start()  # on this (the main) thread: worker processes are tied to it
         # What start-up loaded (modules, the app, SQLAlchemy's caches) lives as long as the
         # process: keep it out of the garbage collector's full passes, which would
         # otherwise scan it all and stall requests for tens of milliseconds.

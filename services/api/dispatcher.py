@@ -1,9 +1,9 @@
 """Where the API's jobs go: the local runner (SQLite) or Procrastinate (PostgreSQL).
 
 The API never generates audio itself: it records and enqueues (:meth:`Dispatcher.submit`),
-cancels, and, when ``serve`` runs workers (``--workers N``, N > 0), owns the runner that
-runs them in this process: a :class:`~services.jobs.local.LocalRunner` on SQLite, a
-Procrastinate worker (on its own thread and event loop) on PostgreSQL.
+cancels, and, when ``serve`` runs workers (``--workers N``, N > 0), owns what runs them:
+on SQLite a :class:`~services.jobs.pool.WorkerPool` of N worker processes; on PostgreSQL
+a Procrastinate worker with concurrency N on its own thread and event loop.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ logger = logging.getLogger(__name__)
 class Dispatcher:
     """Submit, cancel and run jobs for one history (``database_url``)."""
 
-    def __init__(self, settings: Settings, *, database_url: str, workers: int = 1, engine: Any = None,
-                 engine_factory=None):
+    def __init__(self, settings: Settings, *, database_url: str, workers: int = 1, engine: Any = None):
         from sqlalchemy.engine import make_url
 
         self.settings = settings
@@ -32,8 +31,7 @@ class Dispatcher:
         self.workers = int(workers)
         self.mode = "procrastinate" if make_url(database_url).get_backend_name() == "postgresql" else "local"
         self._engine = engine
-        self._engine_factory = engine_factory
-        self._local = None
+        self._pool = None
         self._worker_thread: Optional[threading.Thread] = None
         self._worker_loop: Optional[asyncio.AbstractEventLoop] = None
         self._worker_task: Optional[asyncio.Future] = None
@@ -64,8 +62,8 @@ class Dispatcher:
             prompt, duration, seed, bit_depth=bit_depth, runner=self.mode, engine=self.engine,
             database_url=self.database_url, queue_limit=self.settings.queue_limit, enqueue=enqueue,
         )
-        if self._local is not None:
-            self._local.wake()
+        if self._pool is not None:
+            self._pool.wake()
         return generation
 
     def cancel(self, generation_id: str):
@@ -89,14 +87,15 @@ class Dispatcher:
     # --- runners ------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start this process's runner (nothing with ``workers == 0``)."""
+        """Start the runner (nothing with ``workers == 0``). Call it from the thread that
+        lives as long as the service (worker processes are tied to it)."""
         if self.workers <= 0:
             return
         if self.mode == "local":
-            from ..jobs.local import LocalRunner
+            from ..jobs.pool import WorkerPool
 
-            self._local = LocalRunner(self.workers, database_url=self.database_url,
-                                      engine_factory=self._engine_factory).start()
+            self._pool = WorkerPool(self.workers, database_url=self.database_url,
+                                    grace_seconds=self.settings.shutdown_grace_seconds).start()
         else:
             ready = threading.Event()
             self._worker_thread = threading.Thread(target=self._run_queue_worker, args=(ready,),
@@ -112,8 +111,7 @@ class Dispatcher:
         self._worker_loop = loop
         try:
             self._worker_task = loop.create_task(run_worker_async(
-                self.database_url, concurrency=self.workers, install_signal_handlers=False,
-                engine_factory=self._engine_factory, ready=ready,
+                self.database_url, concurrency=self.workers, install_signal_handlers=False, ready=ready,
             ))
             loop.run_until_complete(self._worker_task)
         except asyncio.CancelledError:
@@ -127,11 +125,9 @@ class Dispatcher:
         """Stop the runner: no new job; running ones get the shutdown grace period
         (``DGX_MUSIC_SHUTDOWN_GRACE``), then are re-queued."""
         grace = self.settings.shutdown_grace_seconds
-        if self._local is not None:
-            requeued = self._local.stop(grace)
-            if requeued:
-                logger.warning("re-queued at shutdown: %s", ", ".join(requeued))
-            self._local = None
+        if self._pool is not None:
+            self._pool.stop()
+            self._pool = None
         if self._worker_thread is not None and self._worker_loop is not None and self._worker_task is not None:
             self._worker_loop.call_soon_threadsafe(self._worker_task.cancel)
             self._worker_thread.join(timeout=grace + 15)
@@ -140,7 +136,26 @@ class Dispatcher:
     # --- health -------------------------------------------------------------------------
 
     def running_jobs(self) -> int:
-        return len(self._local.running) if self._local is not None else 0
+        """Jobs running now in this service's worker processes (or its queue worker)."""
+        from sqlalchemy import func, or_, select
+
+        from ..jobs.owner import current_owner
+        from ..storage import Generation, get_session
+
+        if self._pool is not None:
+            host = current_owner().split(":", 1)[0]
+            prefixes = [f"{host}:{pid}:" for pid in self._pool.pids]
+        elif self._worker_thread is not None:
+            prefixes = [current_owner()]
+        else:
+            return 0
+        if not prefixes:
+            return 0
+        with get_session(self.database_url, readonly=True) as session:
+            return int(session.scalar(
+                select(func.count()).select_from(Generation).where(
+                    Generation.status == "processing",
+                    or_(*[Generation.lease_owner.startswith(prefix, autoescape=True) for prefix in prefixes]))))
 
     def health(self) -> Dict[str, str]:
         """``database`` and ``queue``: "ok" or what is wrong."""
@@ -158,8 +173,8 @@ class Dispatcher:
             report["database"] = f"unreachable: {type(exc).__name__}"
             report["queue"] = "unknown"
             return report
-        if self._local is not None and not self._local.alive():
-            report["queue"] = "the local runner's threads have stopped"
+        if self._pool is not None and not self._pool.alive():
+            report["queue"] = "a worker process has stopped"
         if self._worker_thread is not None and not self._worker_thread.is_alive():
             report["queue"] = "the queue worker has stopped"
         return report

@@ -65,9 +65,12 @@ def serve(host: Optional[str] = None, port: int = DEFAULT_PORT, workers: int = 1
     previous = signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         server.run()
+    except SystemExit:  # uvicorn's exit when it cannot listen (it has logged why)
+        if server.started:
+            raise
     finally:
         signal.signal(signal.SIGTERM, previous)
     if not server.started:
-        say(f"could not start on {host}:{port}")
+        say(f"error: could not serve on {host}:{port} (see the line above)")
         return 1
     return 0

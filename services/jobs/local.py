@@ -35,7 +35,9 @@ class LocalRunner:
     ``engine_factory()`` makes one generation engine per thread (default: the configured
     :class:`~services.generation.MusicGenerationEngine`), kept for the thread's life so a
     model loads once. ``on_finish(generation_id, seconds, outcome)`` is called after
-    each run (for metrics).
+    each run (for metrics). ``wakeups``, an object with ``acquire(timeout=...)`` such as a
+    multiprocessing semaphore, wakes an idle thread from another process (the API's, in
+    :class:`~services.jobs.pool.WorkerPool`).
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class LocalRunner:
         database_url: Optional[str] = None,
         engine_factory: Optional[Callable[[], object]] = None,
         lease_seconds: Optional[float] = None,
+        wakeups=None,
         on_finish: Optional[Callable[[str, float, str], None]] = None,
     ):
         from ..config import get_settings
@@ -58,6 +61,7 @@ class LocalRunner:
         self.owner = current_owner()
         self._engine_factory = engine_factory
         self._on_finish = on_finish
+        self._external_wakeups = wakeups
         self._wake = threading.Condition()
         self._pending_wakeups = 0
         self._stopping = threading.Event()  # no new claims
@@ -183,6 +187,9 @@ class LocalRunner:
             self._run(generation_id, engine)
 
     def _idle(self) -> None:
+        if self._external_wakeups is not None and self._pending_wakeups == 0:
+            self._external_wakeups.acquire(timeout=IDLE_POLL_SECONDS)
+            return
         with self._wake:
             if self._pending_wakeups == 0 and not self._stopping.is_set():
                 self._wake.wait(IDLE_POLL_SECONDS)

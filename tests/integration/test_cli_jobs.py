@@ -50,19 +50,40 @@ def test_sigterm_ends_the_job_failed_terminated_with_no_file_and_exit_143(tmp_pa
 def test_kill_9_is_found_by_the_next_command_and_by_jobs_recover(tmp_path):
     database = tmp_path / "history.db"
     env = service_env(tmp_path, f"sqlite:///{database}")
-    for expected_by in ("jobs", "history"):
+    for expected_by in ("jobs --json", "jobs", "history"):
         with dgx_process(tmp_path, env, "generate", "slow ambient drone at 60 BPM", "--duration", "300") as job:
             wait_for(started_generating(str(database)), 60, what="the job to start generating")
             job.kill()
         assert [r[0] for r in rows(str(database))].count("processing") == 1  # stuck until someone looks
-        command = ("jobs", "recover", "--json") if expected_by == "jobs" else ("history", "--json")
+        command = {"jobs --json": ("jobs", "recover", "--json"), "jobs": ("jobs", "recover"),
+                   "history": ("history", "--json")}[expected_by]
         with dgx_process(tmp_path, env, *command) as follow_up:
             assert follow_up.popen.wait(120) == 0
-        if expected_by == "jobs":
+        if expected_by == "jobs --json":
             (action,) = json.loads(follow_up.output()[follow_up.output().index("["):])
             assert action["action"] == "failed" and action["runner"] == "cli"
+        elif expected_by == "jobs":
+            assert "failed" in follow_up.output() and "action" in follow_up.output()  # a table
         else:
             assert "failed: its process" in follow_up.output()
     statuses = [(status, error.split(":")[0]) for status, _, error, _ in rows(str(database))]
-    assert statuses == [("failed", "interrupted"), ("failed", "interrupted")]
+    assert statuses == [("failed", "interrupted")] * 3
     assert files(tmp_path) == []
+    with dgx_process(tmp_path, env, "jobs", "recover") as nothing_left:
+        assert nothing_left.popen.wait(120) == 0
+    assert "no interrupted jobs" in nothing_left.output()
+
+
+def test_a_local_worker_runs_what_serve_workers_0_queues_and_stops_on_sigterm(tmp_path):
+    from tests.service import running_service
+
+    env = service_env(tmp_path, f"sqlite:///{tmp_path / 'history.db'}")
+    with running_service(tmp_path, env, "--workers", "0") as service, \
+            dgx_process(tmp_path, env, "worker", "--concurrency", "2", name="worker") as worker:
+        ids = [service.submit(f"house groove {n} at 124 BPM", duration=3, seed=n)["id"] for n in range(3)]
+        finals = [service.wait_for_status(i, ("completed", "failed"), timeout=120) for i in ids]
+        worker.popen.send_signal(signal.SIGTERM)
+        assert worker.popen.wait(60) == 0
+    assert [f["status"] for f in finals] == ["completed"] * 3
+    assert "local worker" in worker.output() and "Traceback" not in worker.output()
+    assert len(files(tmp_path)) == 3

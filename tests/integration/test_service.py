@@ -366,16 +366,58 @@ def test_sigterm_past_the_grace_period_requeues_and_a_restart_finishes(tmp_path,
     assert [p.name for p in output_files(tmp_path)] == [f"{job['job_id']}.wav"]
 
 
+def children_of(pid: int) -> list:
+    """Pids of the processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
 def test_kill_9_mid_job_then_restart_completes_the_job_once(tmp_path, database_url):  # noqa: F811
     env = service_env(tmp_path, database_url)
     with running_service(tmp_path, env) as service:
         job = service.submit("slow ambient drone at 60 BPM", duration=300, seed=6)
         wait_for(lambda: service.record(job["id"])["step"] == "generate", 60, what="the job to start")
-        os.killpg(service.process.pid, signal.SIGKILL)
-        service.process.kill()
+        workers = children_of(service.process.pid)
+        service.process.kill()  # SIGKILL to serve alone: its workers must not run on as orphans
+        wait_for(lambda: not any(alive(pid) for pid in workers), 10, what="the worker processes to end")
     with running_service(tmp_path, env) as service:  # recovers at start: the job runs again
         final = service.wait_for_status(job["id"], ("completed", "failed"), timeout=180)
         listed = service.client.get("/api/v1/generations").json()["items"]
     assert final["status"] == "completed" and final["attempts"] == 2
     assert [item["id"] for item in listed] == [job["id"]]
     assert [p.name for p in output_files(tmp_path)] == [f"{job['job_id']}.wav"]
+
+
+def test_a_busy_port_is_a_clear_error_and_exit_1(tmp_path):
+    import socket
+
+    from services.api.server import _is_loopback
+    from tests.service import dgx_process
+
+    assert [_is_loopback(h) for h in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "example")] == \
+        [True, True, True, False, False]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = service_env(tmp_path, f"sqlite:///{tmp_path / 'history.db'}")
+        with dgx_process(tmp_path, env, "serve", "--port", str(taken.getsockname()[1])) as serve:
+            assert serve.popen.wait(60) == 1
+    output = serve.output()
+    assert "address already in use" in output.lower() and "Traceback" not in output

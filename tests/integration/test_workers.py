@@ -129,3 +129,30 @@ def test_serve_with_workers_runs_the_queue_in_process(tmp_path, postgres_url):
         assert service.client.get("/healthz").json() | {"runner": "procrastinate", "workers": 2} == \
             service.client.get("/healthz").json()
     assert [f["status"] for f in finals] == ["completed"] * 3
+
+
+def test_a_requeued_job_whose_queue_job_is_gone_gets_a_new_one(tmp_path, postgres_url):
+    """No row without a job, even after recovery: a dead run's row whose queue job ended
+    (or was deleted) goes back to the queue with a new queue job."""
+    from sqlalchemy import text
+
+    from services.jobs.recovery import recover_jobs
+    from services.storage import get_engine, get_generation, get_session
+    from services.storage.models import utcnow
+
+    env = service_env(tmp_path, postgres_url)
+    with running_service(tmp_path, env, "--workers", "0") as service:
+        job = service.submit("house", duration=2)
+    with get_engine(postgres_url).begin() as connection:
+        connection.execute(text("DELETE FROM procrastinate_jobs"))
+    with get_session(postgres_url) as session:
+        generation = get_generation(session, job["id"])
+        old_queue_job = generation.queue_job_id
+        generation.status, generation.lease_owner, generation.attempts = "processing", "gone-host:1:x", 1
+        generation.heartbeat_at = generation.started_at = utcnow().replace(year=2020)
+    (action,) = recover_jobs(postgres_url, lease_seconds=6, max_attempts=3)
+    assert action.action == "requeued"
+    with get_session(postgres_url, readonly=True) as session:
+        row = get_generation(session, job["id"])
+        assert row.status == "pending" and row.queue_job_id not in (None, old_queue_job)
+    assert queue_jobs(postgres_url) == [(job["id"], "todo")]
