@@ -22,11 +22,27 @@ from typing import Callable, Dict, List, Optional
 
 from .owner import current_owner
 
-__all__ = ["IDLE_POLL_SECONDS", "LocalRunner"]
+__all__ = ["IDLE_POLL_SECONDS", "LocalRunner", "warm_up"]
 
 logger = logging.getLogger(__name__)
 
 IDLE_POLL_SECONDS = 1.0
+
+
+def warm_up(engine) -> None:
+    """Load now what a runner's first job would load (torch, the analysis libraries; a
+    procedural engine renders a quarter second), so that job does not pay seconds of
+    imports. A MusicGen engine's model still loads at its first job."""
+    import soundfile  # noqa: F401  (the exporter's and reader's library)
+
+    from ..audio import AudioMetadataExtractor
+
+    if getattr(engine, "backend", None) == "procedural":
+        audio, _ = engine.generate_audio("warm-up", duration=0.25, seed=0)
+        AudioMetadataExtractor(extract_bpm=True, extract_key=True).extract_metadata_from_tensor(
+            audio, engine.sample_rate, compute_stats=True)
+    else:
+        import torch  # noqa: F401
 
 
 class LocalRunner:
@@ -168,7 +184,11 @@ class LocalRunner:
         from ..storage import get_session
         from . import lifecycle
 
-        engine = None
+        engine = self._make_engine()
+        try:
+            warm_up(engine)
+        except Exception:  # a warm-up that fails must not stop the runner; the job will tell
+            logger.exception("the warm-up of a job thread failed")
         while not self._stopping.is_set():
             try:
                 with get_session(self.database_url) as session:
@@ -182,8 +202,6 @@ class LocalRunner:
             if generation_id is None:
                 self._idle()
                 continue
-            if engine is None:
-                engine = self._make_engine()
             self._run(generation_id, engine)
 
     def _idle(self) -> None:

@@ -249,6 +249,9 @@ async def run_worker_async(
     runtime.engine_factory = engine_factory
     app = procrastinate.App(connector=PsycopgConnector(conninfo=conninfo(database_url), min_size=1, max_size=4))
     _register_task(app)
+    from .local import warm_up
+
+    await asyncio.to_thread(warm_up, runtime.engine())  # imports once, before the first job
     # Several workers (and jobs) share the machine's cores: one BLAS thread per job.
     with single_threaded_blas():
         await _run(app, database_url, settings, concurrency, install_signal_handlers, ready)

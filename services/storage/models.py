@@ -210,8 +210,8 @@ class Generation(Base):
         # history (newest first) and the status-filtered history / pending queue.
         Index("ix_generations_created_at", "created_at"),
         Index("ix_generations_status_created_at", "status", "created_at"),
-        # search by key (newest first) and by tempo range.
-        Index("ix_generations_musical_key_created_at", "musical_key", "created_at"),
+        # search by key, newest first (the id breaks ties, as the API's order does), and by tempo.
+        Index("ix_generations_musical_key_created_at_id", "musical_key", "created_at", "id"),
         Index("ix_generations_bpm", "bpm"),
     )
 

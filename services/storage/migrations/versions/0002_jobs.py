@@ -58,7 +58,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("true_peak_dbtp", sa.Float(), nullable=True))
         batch.create_check_constraint(op.f("ck_generations_attempts_non_negative"), "attempts >= 0")
         batch.create_unique_constraint(op.f("uq_generations_job_id"), ["job_id"])
-    op.create_index("ix_generations_musical_key_created_at", "generations", ["musical_key", "created_at"])
+    op.create_index("ix_generations_musical_key_created_at_id", "generations", ["musical_key", "created_at", "id"])
     op.create_index("ix_generations_bpm", "generations", ["bpm"])
     _copy_out_of_metadata()
 
@@ -123,7 +123,7 @@ def _derived_values(file_path, metadata_text, seen_job_ids: set) -> dict:
 def downgrade() -> None:
     op.execute("DELETE FROM generations WHERE status = 'cancelled'")
     op.drop_index("ix_generations_bpm", table_name="generations")
-    op.drop_index("ix_generations_musical_key_created_at", table_name="generations")
+    op.drop_index("ix_generations_musical_key_created_at_id", table_name="generations")
     with op.batch_alter_table("generations") as batch:
         batch.drop_constraint(op.f("uq_generations_job_id"), type_="unique")
         batch.drop_constraint(op.f("ck_generations_attempts_non_negative"), type_="check")
