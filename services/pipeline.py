@@ -101,6 +101,7 @@ def submit_generation(
     from .audio.export import validate_bit_depth
     from .errors import QueueFullError
     from .generation import MusicGenerationEngine
+    from .jobs.events import announce, publish
     from .storage import count_generations, create_generation, get_session
 
     engine = engine or MusicGenerationEngine()
@@ -140,8 +141,8 @@ def submit_generation(
         session.flush()
         if enqueue is not None:
             enqueue(session, generation)
-        _announce(session, generation.id)
-    _published(generation.id)
+        announce(session, generation.id)
+    publish(generation.id)
     return generation
 
 
@@ -173,18 +174,6 @@ def _retry_after_seconds(session) -> int:
     if not times:
         return 10
     return int(min(600, max(1, round(sum(times) / len(times) + 0.5))))
-
-
-def _announce(session, generation_id: str) -> None:
-    from .jobs.events import announce
-
-    announce(session, generation_id)
-
-
-def _published(generation_id: str) -> None:
-    from .jobs.events import publish
-
-    publish(generation_id)
 
 
 def _failure_message(exc: BaseException) -> str:
@@ -223,25 +212,24 @@ def run_generation(
     """
     from .audio import AudioExporter, AudioMetadataExtractor
     from .config import get_settings
-    from .errors import JobCancelledError, JobInterruptedError, LeaseLostError
+    from .errors import JobInterruptedError, LeaseLostError
     from .generation import MusicGenerationEngine
     from .jobs import lifecycle
+    from .jobs.events import changing
     from .jobs.owner import current_owner
-    from .storage import complete_generation, get_session
+    from .storage import complete_generation
 
     owner = owner or current_owner()
     if lease_seconds is None:
         lease_seconds = get_settings().lease_seconds
-    with get_session(database_url) as session:
+    with changing(generation_id, database_url) as session:
         if claimed:
             generation = lifecycle.owned(session, generation_id, owner)
         else:
             generation = lifecycle.claim(session, generation_id, owner, lease_seconds=lease_seconds)
-        if generation is None:
-            return None
-        job = generation.to_dict()
-        _announce(session, generation_id)
-    _published(generation_id)
+        job = None if generation is None else generation.to_dict()
+    if job is None:
+        return None
 
     request = job.get("request") or {}
     duration = float(request.get("duration", job["duration_seconds"]))
@@ -254,10 +242,8 @@ def run_generation(
     def step(label: str) -> None:
         if should_stop is not None and should_stop():
             raise JobInterruptedError(f"generation {generation_id!r} stopped for a shutdown; re-queued")
-        with get_session(database_url) as session:
+        with changing(generation_id, database_url) as session:
             lifecycle.enter_step(session, generation_id, owner, label)
-            _announce(session, generation_id)
-        _published(generation_id)
         if on_step is not None:
             on_step(label)
 
@@ -276,7 +262,7 @@ def run_generation(
         if seed_used is not None:
             metadata["seed"] = seed_used
         step("complete")
-        with get_session(database_url) as session:
+        with changing(generation_id, database_url) as session:
             lifecycle.owned(session, generation_id, owner)
             completed = complete_generation(
                 session=session,
@@ -287,8 +273,6 @@ def run_generation(
             )
             completed.lease_owner = None
             completed.progress_step = None
-            _announce(session, generation_id)
-        _published(generation_id)
     except LeaseLostError:
         raise  # the job (and its path) belong to another run now: touch nothing
     except BaseException as exc:
@@ -315,12 +299,14 @@ def _end_run(generation_id: str, owner: str, output_path: Path, exc: BaseExcepti
     this process still holds the job."""
     from .errors import JobCancelledError, JobInterruptedError, LeaseLostError
     from .jobs import lifecycle
-    from .storage import fail_generation, get_session
+    from .jobs.events import changing
+    from .jobs.recovery import remove_job_file
+    from .storage import fail_generation
 
     try:
-        with get_session(database_url) as session:
+        with changing(generation_id, database_url) as session:
             generation = lifecycle.owned(session, generation_id, owner)
-            output_path.unlink(missing_ok=True)
+            remove_job_file(str(output_path))
             if isinstance(exc, JobCancelledError):
                 lifecycle.end_cancelled(generation)
             elif isinstance(exc, JobInterruptedError):
@@ -328,8 +314,6 @@ def _end_run(generation_id: str, owner: str, output_path: Path, exc: BaseExcepti
             else:
                 fail_generation(session, generation_id, _failure_message(exc))
                 generation.lease_owner = None
-            _announce(session, generation_id)
-        _published(generation_id)
     except LeaseLostError:
         logger.warning("generation %s was taken over before its failure could be recorded", generation_id)
     except Exception:  # the original error matters more than the bookkeeping one

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 from typing import Any, Dict, Optional
 
@@ -68,14 +69,12 @@ class Dispatcher:
 
     def cancel(self, generation_id: str):
         """Cancel a job (see :func:`services.jobs.lifecycle.request_cancel`); returns the row."""
-        from ..jobs import events, lifecycle
+        from ..jobs import lifecycle
+        from ..jobs.events import changing
         from ..jobs.recovery import remove_job_file
-        from ..storage import get_session
 
-        with get_session(self.database_url) as session:
+        with changing(generation_id, self.database_url) as session:
             generation = lifecycle.request_cancel(session, generation_id)
-            events.announce(session, generation_id)
-        events.publish(generation_id)
         if generation.status == "cancelled":
             remove_job_file(generation.file_path)  # a queued job has none; be sure
             if self.mode == "procrastinate":
@@ -143,8 +142,7 @@ class Dispatcher:
         from ..storage import Generation, get_session
 
         if self._pool is not None:
-            host = current_owner().split(":", 1)[0]
-            prefixes = [f"{host}:{pid}:" for pid in self._pool.pids]
+            prefixes = [f"{socket.gethostname()}:{pid}:" for pid in self._pool.pids]
         elif self._worker_thread is not None:
             prefixes = [current_owner()]
         else:

@@ -17,9 +17,10 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Dict, Optional, Tuple
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 
 from ..audio.key_names import camelot_code
+from ..jobs.lifecycle import queue_position
 from ..storage import Generation
 from ..storage.database import run_read
 from .problems import ApiProblem
@@ -43,7 +44,6 @@ _SUMMARY_COLUMNS = (
     Generation.file_path, Generation.bpm, Generation.musical_key, Generation.loudness_lufs,
     Generation.true_peak_dbtp,
 )
-_FINAL = ("completed", "failed", "cancelled")
 
 
 class InvalidCursor(ValueError):
@@ -70,18 +70,6 @@ _IDENTIFIED = or_(Generation.id == bindparam("identifier"), Generation.job_id ==
 _RECORD = select(*_COLUMNS).where(_IDENTIFIED).limit(1)
 _EVENT = select(Generation.id, Generation.status, Generation.progress_step, Generation.error_message,
                 Generation.created_at).where(_IDENTIFIED).limit(1)
-_AHEAD = select(func.count()).select_from(Generation).where(
-    Generation.status == "pending",
-    or_(Generation.created_at < bindparam("created_at"),
-        and_(Generation.created_at == bindparam("created_at"), Generation.id < bindparam("generation_id"))),
-)
-
-
-def _queue_position(connection, status: str, created_at: datetime, generation_id: str) -> Optional[int]:
-    if status != "pending":
-        return None
-    ahead = connection.execute(_AHEAD, {"created_at": created_at, "generation_id": generation_id}).scalar()
-    return int(ahead) + 1
 
 
 def _summary(connection, row) -> Dict[str, Any]:
@@ -95,7 +83,7 @@ def _summary(connection, row) -> Dict[str, Any]:
         "prompt": prompt,
         "status": status,
         "step": step,
-        "queue_position": _queue_position(connection, status, created_at, generation_id),
+        "queue_position": queue_position(connection, row),
         "error": error,
         "created_at": created_at.isoformat(),
         "completed_at": None if completed_at is None else completed_at.isoformat(),
@@ -119,7 +107,7 @@ def _record(connection, row) -> Dict[str, Any]:
         "prompt": row.prompt,
         "status": status,
         "step": row.progress_step,
-        "queue_position": _queue_position(connection, status, row.created_at, row.id),
+        "queue_position": queue_position(connection, row),
         "error": row.error_message,
         "attempts": row.attempts or 0,
         "cancel_requested": row.cancel_requested_at is not None,
@@ -185,7 +173,7 @@ def event_state(database_url: str, identifier: str) -> Dict[str, Any]:
             return None
         status = _status(row.status)
         return {"id": row.id, "status": status, "step": row.progress_step,
-                "queue_position": _queue_position(connection, status, row.created_at, row.id),
+                "queue_position": queue_position(connection, row),
                 "error": row.error_message if status in ("failed", "cancelled") else None}
 
     state = run_read(work, database_url)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, List
+from contextlib import contextmanager
+from typing import Callable, Iterator, List, Optional
 
-__all__ = ["CHANNEL", "announce", "publish", "subscribe"]
+__all__ = ["CHANNEL", "announce", "changing", "publish", "subscribe"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,3 +56,16 @@ def announce(session, generation_id: str) -> None:
         from sqlalchemy import text
 
         session.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": generation_id})
+
+
+@contextmanager
+def changing(generation_id: str, database_url: Optional[str] = None) -> Iterator:
+    """A session (of :func:`services.storage.get_session`) for a change of one job: the
+    change is announced in its transaction and published once it has committed; an error
+    in the block rolls back and tells no one."""
+    from ..storage import get_session
+
+    with get_session(database_url) as session:
+        yield session
+        announce(session, generation_id)
+    publish(generation_id)

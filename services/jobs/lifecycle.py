@@ -17,24 +17,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidTransitionError, JobCancelledError, LeaseLostError
-from ..storage.crud import locked_generation
+from ..storage.crud import fail_generation, locked_generation
 from ..storage.models import FINAL_STATUSES, Generation, GenerationStatus, utcnow
 from .owner import owner_is_alive
 
 __all__ = [
     "QUEUED_RUNNERS",
-    "STEPS",
     "RecoveryAction",
     "claim",
     "claim_next",
     "dead_lease",
     "end_cancelled",
     "enter_step",
-    "find_generation",
     "owned",
     "queue_position",
     "recover",
@@ -43,21 +41,10 @@ __all__ = [
     "requeue",
 ]
 
-# Progress steps, in order, as ``progress_step`` shows them.
-STEPS = ("queued", "starting", "generate", "export", "analyse", "complete")
 # Runners that take jobs from a queue: their interrupted jobs are re-run, not failed.
 QUEUED_RUNNERS = ("local", "procrastinate")
 
 S = GenerationStatus
-
-
-def find_generation(session: Session, identifier: str) -> Optional[Generation]:
-    """The generation whose record id or job id is ``identifier`` (exactly), or None."""
-    if not isinstance(identifier, str) or not identifier or len(identifier) > 64:
-        return None
-    return session.scalars(
-        select(Generation).where(or_(Generation.id == identifier, Generation.job_id == identifier)).limit(1)
-    ).one_or_none()
 
 
 def dead_lease(generation: Generation, lease_seconds: float, now: Optional[datetime] = None) -> bool:
@@ -184,21 +171,23 @@ def request_cancel(session: Session, generation_id: str) -> Generation:
     return generation
 
 
-def queue_position(session: Session, generation: Generation) -> Optional[int]:
-    """1 for the next job to run, 2 for the one after...; None unless ``pending``."""
+# Built once, with bind parameters: the API asks this for every pending row it shows,
+# and a statement built per call costs SQLAlchemy more than the query.
+_AHEAD = select(func.count()).select_from(Generation).where(
+    Generation.status == S.PENDING,
+    or_(Generation.created_at < bindparam("created_at"),
+        and_(Generation.created_at == bindparam("created_at"), Generation.id < bindparam("generation_id"))),
+)
+
+
+def queue_position(executor, generation) -> Optional[int]:
+    """1 for the next job to run, 2 for the one after...; None unless ``pending``.
+
+    ``executor`` is a session or a Core connection; ``generation`` anything with the row's
+    ``status``, ``created_at`` and ``id`` (a ``Generation`` or a result row)."""
     if GenerationStatus(generation.status) is not S.PENDING:
         return None
-    ahead = session.scalar(
-        select(func.count())
-        .select_from(Generation)
-        .where(
-            Generation.status == S.PENDING,
-            or_(
-                Generation.created_at < generation.created_at,
-                and_(Generation.created_at == generation.created_at, Generation.id < generation.id),
-            ),
-        )
-    )
+    ahead = executor.execute(_AHEAD, {"created_at": generation.created_at, "generation_id": generation.id}).scalar()
     return int(ahead) + 1
 
 
@@ -231,7 +220,7 @@ def recover(session: Session, *, lease_seconds: float, max_attempts: int) -> lis
     ``pending`` (it runs again under the same id and path); a cancel-requested one becomes
     ``cancelled``; any other (a foreground command's, or one out of attempts) ends
     ``failed`` with "interrupted". The caller removes the files of the returned actions
-    after the commit (:func:`services.jobs.runner.remove_job_file`).
+    after the commit (:func:`services.jobs.recovery.remove_job_file`).
     """
     now = utcnow()
     # Only jobs (rows with a runner): a row that a caller of the storage API moved to
@@ -257,12 +246,9 @@ def recover(session: Session, *, lease_seconds: float, max_attempts: int) -> lis
             action = "requeued"
         else:
             runs = generation.attempts or 0
-            generation.status = S.FAILED
-            generation.completed_at = now
+            fail_generation(session, generation.id,
+                            f"interrupted: {how} (owner {owner}) after {runs} run{'s' if runs != 1 else ''}")
             generation.lease_owner = None
-            generation.error_message = (
-                f"interrupted: {how} (owner {owner}) after {runs} run{'s' if runs != 1 else ''}"
-            )
             action = "failed"
         actions.append(
             RecoveryAction(generation.id, generation.job_id, action, owner, generation.file_path,

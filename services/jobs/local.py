@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, List, Optional, Set
 
 from .owner import current_owner
 
@@ -48,10 +48,9 @@ def warm_up(engine) -> None:
 class LocalRunner:
     """Run queued ``local`` jobs on ``workers`` threads (>= 1).
 
-    ``engine_factory()`` makes one generation engine per thread (default: the configured
-    :class:`~services.generation.MusicGenerationEngine`), kept for the thread's life so a
-    model loads once. ``on_finish(generation_id, seconds, outcome)`` is called after
-    each run (for metrics). ``wakeups``, an object with ``acquire(timeout=...)`` such as a
+    Each thread makes one generation engine (the configured
+    :class:`~services.generation.MusicGenerationEngine`) and keeps it for its life, so a
+    model loads once. ``wakeups``, an object with ``acquire(timeout=...)`` such as a
     multiprocessing semaphore, wakes an idle thread from another process (the API's, in
     :class:`~services.jobs.pool.WorkerPool`).
     """
@@ -61,10 +60,8 @@ class LocalRunner:
         workers: int = 1,
         *,
         database_url: Optional[str] = None,
-        engine_factory: Optional[Callable[[], object]] = None,
         lease_seconds: Optional[float] = None,
         wakeups=None,
-        on_finish: Optional[Callable[[str, float, str], None]] = None,
     ):
         from ..config import get_settings
 
@@ -75,15 +72,13 @@ class LocalRunner:
         self.lease_seconds = get_settings().lease_seconds if lease_seconds is None else float(lease_seconds)
         self.sweep_seconds = self.lease_seconds / 3.0
         self.owner = current_owner()
-        self._engine_factory = engine_factory
-        self._on_finish = on_finish
         self._external_wakeups = wakeups
         self._wake = threading.Condition()
         self._pending_wakeups = 0
         self._stopping = threading.Event()  # no new claims
         self._interrupt = threading.Event()  # running jobs: stop at the next step
         self._threads: List[threading.Thread] = []
-        self._running: Dict[str, float] = {}  # generation id -> start (monotonic)
+        self._running: Set[str] = set()  # ids of the jobs running now
         self._running_lock = threading.Lock()
         self._heartbeat = None
         self._blas = None
@@ -118,11 +113,6 @@ class LocalRunner:
         with self._wake:
             self._pending_wakeups += 1
             self._wake.notify()
-
-    def alive(self) -> bool:
-        """Whether every worker thread still runs (False once stopped)."""
-        workers = [t for t in self._threads if t.name.startswith("dgx-music-job-")]
-        return bool(workers) and all(t.is_alive() for t in workers)
 
     @property
     def running(self) -> List[str]:
@@ -159,20 +149,18 @@ class LocalRunner:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _requeue_leftovers(self) -> List[str]:
-        from ..storage import get_session
-        from . import events, lifecycle
+        from . import lifecycle
+        from .events import changing
         from .recovery import remove_job_file
 
         requeued = []
         for generation_id in self.running:
             try:
-                with get_session(self.database_url) as session:
+                with changing(generation_id, self.database_url) as session:
                     generation = lifecycle.owned(session, generation_id, self.owner)
                     lifecycle.requeue(generation, "stopped by a shutdown; re-queued")
                     path = generation.file_path
-                    events.announce(session, generation_id)
                 remove_job_file(path)
-                events.publish(generation_id)
                 requeued.append(generation_id)
             except Exception:
                 logger.exception("could not re-queue generation %s at shutdown", generation_id)
@@ -184,7 +172,9 @@ class LocalRunner:
         from ..storage import get_session
         from . import lifecycle
 
-        engine = self._make_engine()
+        from ..generation import MusicGenerationEngine
+
+        engine = MusicGenerationEngine()
         try:
             warm_up(engine)
         except Exception:  # a warm-up that fails must not stop the runner; the job will tell
@@ -213,38 +203,22 @@ class LocalRunner:
                 self._wake.wait(IDLE_POLL_SECONDS)
             self._pending_wakeups = max(0, self._pending_wakeups - 1)
 
-    def _make_engine(self):
-        if self._engine_factory is not None:
-            return self._engine_factory()
-        from ..generation import MusicGenerationEngine
-
-        return MusicGenerationEngine()
-
     def _run(self, generation_id: str, engine) -> None:
         from ..errors import JobCancelledError, JobInterruptedError, LeaseLostError
         from ..pipeline import run_generation
 
-        started = time.monotonic()
         with self._running_lock:
-            self._running[generation_id] = started
-        outcome = "completed"
+            self._running.add(generation_id)
         try:
             run_generation(generation_id, owner=self.owner, engine=engine, database_url=self.database_url,
                            should_stop=self._interrupt.is_set, claimed=True)
-        except JobCancelledError:
-            outcome = "cancelled"
-        except JobInterruptedError:
-            outcome = "requeued"
-        except LeaseLostError:
-            outcome = "lost"
+        except (JobCancelledError, JobInterruptedError, LeaseLostError):
+            pass  # recorded by run_generation (or by the process that took the job over)
         except Exception:
-            outcome = "failed"
             logger.exception("generation %s failed", generation_id)
         finally:
             with self._running_lock:
-                self._running.pop(generation_id, None)
-        if self._on_finish is not None:
-            self._on_finish(generation_id, time.monotonic() - started, outcome)
+                self._running.discard(generation_id)
 
     def _sweep(self) -> None:
         from .recovery import recover_jobs

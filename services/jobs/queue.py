@@ -100,7 +100,6 @@ class _WorkerRuntime:
         self.owner = current_owner()
         self.heartbeat = Heartbeat(self.owner).start()
         self._local = threading.local()
-        self.engine_factory = None
 
     @classmethod
     def current(cls) -> "_WorkerRuntime":
@@ -112,13 +111,9 @@ class _WorkerRuntime:
     def engine(self):
         engine = getattr(self._local, "engine", None)
         if engine is None:
-            if self.engine_factory is not None:
-                engine = self.engine_factory()
-            else:
-                from ..generation import MusicGenerationEngine
+            from ..generation import MusicGenerationEngine
 
-                engine = MusicGenerationEngine()
-            self._local.engine = engine
+            engine = self._local.engine = MusicGenerationEngine()
         return engine
 
 
@@ -233,7 +228,6 @@ async def run_worker_async(
     *,
     concurrency: int = 1,
     install_signal_handlers: bool = True,
-    engine_factory=None,
     ready: Optional[threading.Event] = None,
 ) -> None:
     """Run a queue worker until it is stopped (SIGTERM/SIGINT when ``install_signal_handlers``,
@@ -243,14 +237,12 @@ async def run_worker_async(
 
     from ..audio._blas import single_threaded_blas
     from ..config import get_settings
+    from .local import warm_up
 
     settings = get_settings()
     runtime = _WorkerRuntime.current()
-    runtime.engine_factory = engine_factory
     app = procrastinate.App(connector=PsycopgConnector(conninfo=conninfo(database_url), min_size=1, max_size=4))
     _register_task(app)
-    from .local import warm_up
-
     await asyncio.to_thread(warm_up, runtime.engine())  # imports once, before the first job
     # Several workers (and jobs) share the machine's cores: one BLAS thread per job.
     with single_threaded_blas():

@@ -21,6 +21,7 @@ __all__ = ["recover_jobs", "remove_job_file", "worst_case_recovery_seconds"]
 
 logger = logging.getLogger(__name__)
 
+
 def worst_case_recovery_seconds(lease_seconds: float) -> float:
     """The longest a dead runner's job stays ``processing`` while a runner sweeps: a lease,
     one missed heartbeat (lease / 6) and one sweep interval (lease / 3)."""
