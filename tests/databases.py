@@ -1,13 +1,16 @@
 """The ``database_url`` fixture of the service and job tests: each backend, empty.
 
-Import it into a test module (``from tests.databases import database_url``). SQLite: a
+Import it into a test module (``from tests.databases import database_url``);
+``postgres_url`` is the PostgreSQL case alone. SQLite: a
 file under ``tmp_path``; PostgreSQL: a fresh schema of ``TEST_POSTGRES_URL``'s database,
 dropped afterwards (skipped with a hint when the variable is unset).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from typing import Iterator
 
 import pytest
 
@@ -33,6 +36,15 @@ def _close_connections() -> None:
     close_queue_clients()
 
 
+@contextlib.contextmanager
+def _fresh_postgres() -> Iterator[str]:
+    with fresh_postgres_schema(postgres_base_url()) as url:
+        try:
+            yield url
+        finally:
+            _close_connections()  # before the schema is dropped
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request, tmp_path):
     """A URL of an empty database of each backend (nothing created yet)."""
@@ -42,8 +54,12 @@ def database_url(request, tmp_path):
         finally:
             _close_connections()
         return
-    with fresh_postgres_schema(postgres_base_url()) as url:
-        try:
-            yield url
-        finally:
-            _close_connections()  # before the schema is dropped
+    with _fresh_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url():
+    """A URL of an empty PostgreSQL schema (skipped without ``TEST_POSTGRES_URL``)."""
+    with _fresh_postgres() as url:
+        yield url

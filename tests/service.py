@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterator, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 import httpx
 
@@ -38,6 +38,13 @@ def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(interval)
+
+
+def output_files(folder: Path) -> List[Path]:
+    """Every file under ``folder/outputs`` (the ``AUDIO_OUTPUT_DIR`` of :func:`service_env`),
+    temporary ones included, sorted."""
+    root = folder / "outputs"
+    return sorted(path for path in root.rglob("*") if path.is_file()) if root.exists() else []
 
 
 def service_env(tmp_path: Path, database_url: str, **extra: str) -> Dict[str, str]:

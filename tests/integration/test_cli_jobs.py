@@ -8,6 +8,7 @@ import signal
 import sqlite3
 
 from tests.service import dgx_process, service_env, wait_for
+from tests.service import output_files as files
 
 
 def rows(database: str):
@@ -27,11 +28,6 @@ def _exists(database: str) -> bool:
         return bool(rows(database))
     except sqlite3.Error:
         return False
-
-
-def files(tmp_path):
-    root = tmp_path / "outputs"
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
 def test_sigterm_ends_the_job_failed_terminated_with_no_file_and_exit_143(tmp_path):

@@ -13,16 +13,14 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 
 from tests.databases import database_url  # noqa: F401  (fixture)
-from tests.service import running_service, service_env, wait_for
+from tests.service import output_files, running_service, service_env, wait_for
 from tests.signals import sine
 
 PROMPT = "dark techno in A minor at 128 BPM"
@@ -60,11 +58,6 @@ def problem(response, status: int) -> dict:
     assert body["status"] == status and body["title"] and body["detail"] and body["type"]
     assert body["instance"] == response.request.url.path
     return body
-
-
-def output_files(tmp_path: Path) -> list:
-    root = tmp_path / "outputs"
-    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
 @pytest.fixture

@@ -14,26 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.databases import postgres_base_url
-from tests.postgres import fresh_postgres_schema
-from tests.service import dgx_process, running_service, service_env, wait_for
+from tests.databases import postgres_url  # noqa: F401  (fixture)
+from tests.service import dgx_process, output_files, running_service, service_env, wait_for
 
 pytestmark = pytest.mark.postgres
 
 LONG = dict(duration=300, seed=11)  # a few seconds of work: long enough to kill mid-job
-
-
-@pytest.fixture
-def postgres_url():
-    from services.jobs.queue import close_queue_clients
-    from services.storage import dispose_engines
-
-    with fresh_postgres_schema(postgres_base_url()) as url:
-        try:
-            yield url
-        finally:
-            close_queue_clients()
-            dispose_engines()
 
 
 def queue_jobs(url: str) -> list:
@@ -49,7 +35,7 @@ def queue_jobs(url: str) -> list:
 
 
 def wav_files(tmp_path: Path) -> list:
-    return sorted(p.name for p in (tmp_path / "outputs").rglob("*") if p.is_file())
+    return [path.name for path in output_files(tmp_path)]
 
 
 @contextlib.contextmanager
@@ -62,7 +48,7 @@ def workers(tmp_path, env, count: int):
         yield processes
 
 
-def test_kill_9_a_worker_mid_job_and_the_job_completes_once_elsewhere(tmp_path, postgres_url):
+def test_kill_9_a_worker_mid_job_and_the_job_completes_once_elsewhere(tmp_path, postgres_url):  # noqa: F811
     env = service_env(tmp_path, postgres_url)
     with running_service(tmp_path, env, "--workers", "0") as service, workers(tmp_path, env, 2) as (one, two):
         job = service.submit("slow ambient drone at 60 BPM", **LONG)
@@ -87,7 +73,7 @@ def _owner_pid(url: str, generation_id: str) -> int:
     return int(owner.rsplit(":", 2)[1])
 
 
-def test_two_workers_share_the_queue_and_every_row_has_its_queue_job(tmp_path, postgres_url):
+def test_two_workers_share_the_queue_and_every_row_has_its_queue_job(tmp_path, postgres_url):  # noqa: F811
     env = service_env(tmp_path, postgres_url)
     with running_service(tmp_path, env, "--workers", "0") as service, workers(tmp_path, env, 2):
         ids = [service.submit(f"house groove {n} at 124 BPM", duration=4, seed=n)["id"] for n in range(6)]
@@ -97,7 +83,7 @@ def test_two_workers_share_the_queue_and_every_row_has_its_queue_job(tmp_path, p
     assert queue_jobs(postgres_url) == []  # each queue job succeeded (and was deleted): none left behind
 
 
-def test_a_refused_submission_leaves_neither_row_nor_queue_job(tmp_path, postgres_url):
+def test_a_refused_submission_leaves_neither_row_nor_queue_job(tmp_path, postgres_url):  # noqa: F811
     env = service_env(tmp_path, postgres_url, DGX_MUSIC_QUEUE_LIMIT="1")
     with running_service(tmp_path, env, "--workers", "0") as service:
         kept = service.submit("house", duration=2)
@@ -109,7 +95,7 @@ def test_a_refused_submission_leaves_neither_row_nor_queue_job(tmp_path, postgre
         assert queue_jobs(postgres_url) == [(kept["id"], "cancelled")]
 
 
-def test_sigterm_stops_a_worker_cleanly_and_its_job_finishes(tmp_path, postgres_url):
+def test_sigterm_stops_a_worker_cleanly_and_its_job_finishes(tmp_path, postgres_url):  # noqa: F811
     env = service_env(tmp_path, postgres_url)
     with running_service(tmp_path, env, "--workers", "0") as service:
         with workers(tmp_path, env, 1) as (worker,):
@@ -121,7 +107,7 @@ def test_sigterm_stops_a_worker_cleanly_and_its_job_finishes(tmp_path, postgres_
     assert wav_files(tmp_path) == [f"{job['job_id']}.wav"]
 
 
-def test_serve_with_workers_runs_the_queue_in_process(tmp_path, postgres_url):
+def test_serve_with_workers_runs_the_queue_in_process(tmp_path, postgres_url):  # noqa: F811
     env = service_env(tmp_path, postgres_url)
     with running_service(tmp_path, env, "--workers", "2") as service:
         ids = [service.submit("dub techno at 118 BPM", duration=3, seed=n)["id"] for n in range(3)]
@@ -131,7 +117,7 @@ def test_serve_with_workers_runs_the_queue_in_process(tmp_path, postgres_url):
     assert [f["status"] for f in finals] == ["completed"] * 3
 
 
-def test_a_requeued_job_whose_queue_job_is_gone_gets_a_new_one(tmp_path, postgres_url):
+def test_a_requeued_job_whose_queue_job_is_gone_gets_a_new_one(tmp_path, postgres_url):  # noqa: F811
     """No row without a job, even after recovery: a dead run's row whose queue job ended
     (or was deleted) goes back to the queue with a new queue job."""
     from sqlalchemy import text
