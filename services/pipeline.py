@@ -183,6 +183,8 @@ def _failure_message(exc: BaseException) -> str:
         return "terminated (SIGTERM)"
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted (Ctrl-C)"
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:  # "No space left on device: out.wav"
+        return f"{exc.strerror}: {exc.filename}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
