@@ -104,8 +104,11 @@ def submit_generation(
     from .jobs.events import announce, publish
     from .storage import count_generations, create_generation, get_session
 
+    from ._text import clean_prompt
+
     engine = engine or MusicGenerationEngine()
     engine.validate_request(prompt, duration, seed)  # raises before any record
+    prompt = clean_prompt(prompt)  # stored as the engine reads it: line breaks and tabs as spaces
     bit_depth = validate_bit_depth(bit_depth)
     file_manager = file_manager or AudioFileManager()
     job_id = job_id or new_job_id()
