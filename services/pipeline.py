@@ -28,6 +28,7 @@ writes to the same path, so a job never leaves two files.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,7 +113,7 @@ def submit_generation(
     bit_depth = validate_bit_depth(bit_depth)
     file_manager = file_manager or AudioFileManager()
     job_id = job_id or new_job_id()
-    output_path = file_manager.get_output_path(job_id)
+    output_path = Path(os.path.abspath(file_manager.get_output_path(job_id)))  # recorded absolute
     if output_path.exists():
         raise FileExistsError(f"job {job_id!r} already has a file: {str(output_path)!r}")
     info = engine.get_info()
