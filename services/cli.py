@@ -685,7 +685,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from .errors import DgxMusicError, Terminated
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:  # --help, --version, usage errors: their output may meet a closed pipe too
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return _quiet_broken_pipe()
+        raise
     try:
         with _sigterm_as_terminated(args.command not in ("serve", "worker")):
             if args.command in _RECOVERING_COMMANDS:
