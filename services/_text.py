@@ -2,8 +2,8 @@
 API, history), and anything shown on a terminal escaped.
 
 A prompt is at most :data:`MAX_PROMPT_CHARS` characters. Line breaks and tabs become
-spaces; any other control character (escape sequences, NUL, DEL, C1 controls) and the
-Unicode bidirectional overrides are refused, so a stored prompt can neither drive a terminal
+spaces; any other control character (escape sequences, NUL, DEL, C1 controls), the
+Unicode bidirectional overrides and unpaired surrogates (bytes that are not UTF-8) are refused, so a stored prompt can neither drive a terminal
 nor break a table.
 """
 
@@ -24,7 +24,8 @@ _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u20
 
 
 def _is_control(character: str) -> bool:
-    return unicodedata.category(character) == "Cc" or character in _BIDI_CONTROLS
+    """Control characters, bidi overrides, and unpaired surrogates (undecodable bytes of argv)."""
+    return unicodedata.category(character) in ("Cc", "Cs") or character in _BIDI_CONTROLS
 
 
 def clean_prompt(prompt: Any, name: str = "prompt") -> str:
