@@ -279,3 +279,42 @@ def test_an_assertion_from_the_encoder_becomes_an_oserror(tmp_path, monkeypatch)
     with pytest.raises(OSError, match="incomplete write") as raised:
         AudioExporter().export_wav(noise(), tmp_path / "clip.wav", sample_rate=RATE)
     assert raised.value.filename == str(tmp_path / "clip.wav") and leftovers(tmp_path) == []
+
+
+def test_injected_enospc_fails_under_python_optimize(tmp_path):
+    """Without root (no tmpfs), the same check under -O with an injected full disk."""
+    code = (
+        "import errno, sys, numpy as np\n"
+        "from services.audio import AudioExporter, _atomic\n"
+        "class Full:\n"
+        "    def __init__(self, raw): self.raw = raw\n"
+        "    def write(self, data): raise OSError(errno.ENOSPC, 'No space left on device')\n"
+        "    def __getattr__(self, name): return getattr(self.raw, name)\n"
+        "real = _atomic._open_for_writing\n"
+        "_atomic._open_for_writing = lambda fd: Full(real(fd))\n"
+        "try:\n"
+        "    AudioExporter().export_wav(np.zeros((2, 32000)) + 0.1, sys.argv[1], sample_rate=32000)\n"
+        "except OSError as exc:\n"
+        "    print('refused', exc.errno, exc.filename)\n"
+    )
+    target = tmp_path / "clip.wav"
+    done = subprocess.run([sys.executable, "-O", "-c", code, str(target)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.stdout.split() == ["refused", str(errno.ENOSPC), str(target)], done.stderr
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("fault", ["enospc", "short write", "EIO on fsync", "rename refused"])
+def test_normalize_faults_exit_1_and_leave_no_out(tmp_path, monkeypatch, capsys, fault):
+    from services.cli import main
+
+    inject, _, cause = FAULTS[fault]
+    source = tmp_path / "in.wav"
+    soundfile.write(source, noise().T, RATE)
+    out = tmp_path / "out" / "loud.wav"
+    out.parent.mkdir()
+    inject(monkeypatch)
+    assert main(["normalize", str(source), str(out)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("dgx-music: error:") and cause in error and str(out) in error
+    assert leftovers(tmp_path / "out") == []
