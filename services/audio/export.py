@@ -269,7 +269,7 @@ class AudioExporter:
         offset_db = exponent * DB_PER_DOUBLING  # level of the scaled copy above the input's
         scaled = np.ldexp(audio, exponent) if exponent else audio
         if normalize and self.normalization_enabled:
-            report = _measure_validated(audio, sample_rate)
+            report = _measure_validated(audio, sample_rate, exponent=exponent)
             decision = plan_gain(report.integrated_lufs, report.true_peak_dbtp, self.target_lufs, self.true_peak_ceiling)
             if decision.reason == "true_peak_cap":
                 logger.info(
@@ -279,12 +279,12 @@ class AudioExporter:
             elif decision.reason == "silent":
                 logger.info("audio below %.0f LUFS: written without normalization", ABSOLUTE_GATE_LUFS)
         else:
-            decision = self._clip_guard(audio, sample_rate, subtype)
+            decision = self._clip_guard(audio, sample_rate, subtype, exponent)
         if decision.gain_db == 0.0:
             return audio, 1.0, decision  # unchanged
         return scaled, 10.0 ** ((decision.gain_db - offset_db) / 20.0), decision
 
-    def _clip_guard(self, audio: np.ndarray, sample_rate: int, subtype: str) -> GainDecision:
+    def _clip_guard(self, audio: np.ndarray, sample_rate: int, subtype: str, exponent: int) -> GainDecision:
         """Without normalization, samples are kept, unless PCM would clip them."""
         peak = float(max(audio.max(), -audio.min()))
         if subtype == "FLOAT" and peak > _FLOAT32_MAX:
@@ -294,7 +294,7 @@ class AudioExporter:
             )
         if subtype == "FLOAT" or peak <= 1.0:
             return GainDecision(0.0, "disabled", math.nan, math.nan, math.nan)
-        report = _measure_validated(audio, sample_rate)
+        report = _measure_validated(audio, sample_rate, exponent=exponent)
         gain_db = self.true_peak_ceiling - report.true_peak_dbtp
         logger.warning(
             "samples reach %.2f dBFS, beyond what %s can hold: lowered by %.2f dB to the %.1f dBTP ceiling",

@@ -339,10 +339,14 @@ def rescale_exponent(array: np.ndarray) -> int:
 
 
 def _measure_validated(
-    array: np.ndarray, sample_rate: int, channel_weights: Optional[Sequence[float]] = None
+    array: np.ndarray,
+    sample_rate: int,
+    channel_weights: Optional[Sequence[float]] = None,
+    exponent: Optional[int] = None,
 ) -> LoudnessReport:
-    """:func:`measure_loudness` of audio that :func:`as_audio_array` already returned, at any scale."""
-    exponent = rescale_exponent(array)
+    """:func:`measure_loudness` of audio that :func:`as_audio_array` already returned, at any
+    scale (``exponent``: its :func:`rescale_exponent`, where the caller has it already)."""
+    exponent = rescale_exponent(array) if exponent is None else exponent
     if exponent:
         return _shifted(_measure_in_range(np.ldexp(array, exponent), sample_rate, channel_weights),
                         -exponent * DB_PER_DOUBLING)
