@@ -318,3 +318,79 @@ def test_normalize_faults_exit_1_and_leave_no_out(tmp_path, monkeypatch, capsys,
     error = capsys.readouterr().err
     assert error.startswith("dgx-music: error:") and cause in error and str(out) in error
     assert leftovers(tmp_path / "out") == []
+
+
+# --- the atomic layer's own branches -----------------------------------------------------------
+
+
+def test_pending_output_passes_interrupts_and_other_errors_through(tmp_path):
+    for exc, expected in ((KeyboardInterrupt(), KeyboardInterrupt), (ValueError("bad frames"), ValueError)):
+        pending = _atomic.PendingOutput(tmp_path / "a.wav")
+        with pytest.raises(expected):
+            pending.fail(exc)
+        assert leftovers(tmp_path) == []
+
+
+def test_pending_output_names_the_path_of_an_unnamed_oserror(tmp_path):
+    pending = _atomic.PendingOutput(tmp_path / "a.wav")
+    with pytest.raises(OSError, match="Input/output error") as raised:
+        pending.fail(OSError(errno.EIO, "Input/output error"))
+    assert raised.value.filename == str(tmp_path / "a.wav") and leftovers(tmp_path) == []
+    unnamed = _fsutil.name_path(OSError("no errno at all"), tmp_path / "b.wav")
+    assert unnamed.errno == errno.EIO and "no errno at all" in str(unnamed) and "b.wav" in str(unnamed)
+
+
+def test_a_file_shorter_on_disk_than_written_is_a_short_write(tmp_path):
+    pending = _atomic.PendingOutput(tmp_path / "a.wav")
+    pending.handle.write(b"x" * 100)
+    pending.handle.end = 200  # as if the file system had dropped the tail
+    with pytest.raises(OSError, match=r"short write \(100 of 200 bytes on disk\)"):
+        pending.commit()
+    assert leftovers(tmp_path) == []
+
+
+def test_an_interrupt_during_commit_leaves_nothing(tmp_path, monkeypatch):
+    pending = _atomic.PendingOutput(tmp_path / "a.wav")
+    pending.handle.write(b"data")
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        pending.commit()
+    assert leftovers(tmp_path) == []
+
+
+def test_a_failure_to_open_the_temporary_file_removes_it(tmp_path, monkeypatch):
+    def refuse(fd):
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(_atomic, "_open_for_writing", refuse)
+    with pytest.raises(OSError, match="Too many open files"):
+        _atomic.PendingOutput(tmp_path / "a.wav")
+    assert leftovers(tmp_path) == []
+
+
+def test_a_copy_interrupted_or_refused_by_its_source_leaves_nothing(tmp_path, monkeypatch):
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"z" * 1000)
+    real_open = _fsutil._open_for_copy
+
+    def interrupted(fd):
+        handle = real_open(fd)
+        handle.write = lambda data: (_ for _ in ()).throw(KeyboardInterrupt())
+        return handle
+
+    monkeypatch.setattr(_fsutil, "_open_for_copy", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _fsutil.copy_file(str(source), str(tmp_path / "out" / "copy.bin"))
+    assert leftovers(tmp_path / "out") == []
+    monkeypatch.setattr(_fsutil, "_open_for_copy", real_open)
+    real_builtin_open = open
+
+    def source_unreadable(path, mode="r", *args, **kwargs):
+        if str(path) == str(source) and "r" in mode:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_builtin_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", source_unreadable)
+    with pytest.raises(PermissionError) as raised:
+        _fsutil.copy_file(str(source), str(tmp_path / "out" / "copy.bin"))
+    assert raised.value.filename == str(source) and leftovers(tmp_path / "out") == []
