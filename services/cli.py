@@ -157,7 +157,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         try:
             results.append({"file": file, **extractor.extract_metadata(name, compute_stats=True, bpm_hint=args.bpm_hint)})
         except (OSError, ValueError) as exc:
-            errors.append(f"{PROG}: error: {_safe(exc)}")
+            errors.append(f"{PROG}: error: {_error_message(exc)}")
             if args.json:
                 results.append({"file": file, "error": str(exc)})
     progress.close()

@@ -167,6 +167,7 @@ def test_normalize_keeps_resolution_and_never_overwrites_without_force(run, tmp_
 def test_analyze_json_is_always_a_list_and_the_table_escapes_names(run, tmp_path):
     name = "evil\x1b[31mred.wav"
     write_tone(tmp_path / name, "PCM_16")
+    assert "--bpm-hint must be between" in run("analyze", name, "--bpm-hint", "1e300", expect=1).stderr
     (listed,) = json.loads(run("analyze", name, "--json").stdout)
     assert listed["file"] == str(tmp_path / name) and "bpm_confidence" in listed
     table = run("analyze", name).stdout
