@@ -1,0 +1,55 @@
+"""The light paths a cold start takes: NumPy's FFT for the analysis, NumPy audio in the pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from services.audio import _fft
+
+
+def test_real_fft_matches_scipy_on_frames_and_padding():
+    from scipy import fft as scipy_fft
+
+    rng = np.random.default_rng(0)
+    frames = rng.standard_normal((8, 1500)).astype(np.float32)
+    ours = _fft.rfft(frames, n=2048, axis=1)
+    assert ours.dtype == np.complex64  # float32 stays single precision
+    np.testing.assert_allclose(ours, scipy_fft.rfft(frames, n=2048, axis=1), rtol=0, atol=2e-4)
+    signal = rng.standard_normal(3001)
+    np.testing.assert_allclose(_fft.irfft(_fft.rfft(signal, 4000), 4000)[:3001], signal, atol=1e-12)
+
+
+def test_next_fast_len_is_the_smallest_5_smooth_length():
+    def smooth(n):
+        for p in (2, 3, 5):
+            while n % p == 0:
+                n //= p
+        return n == 1
+
+    for target in range(1, 3000):
+        length = _fft.next_fast_len(target)
+        assert length >= target and smooth(length)
+        assert not any(smooth(n) for n in range(target, length))
+    assert _fft.next_fast_len(1_000_001) == 1_012_500  # 2^2 * 3^4 * 5^5
+
+
+def test_next_fast_len_refuses_zero():
+    with pytest.raises(ValueError, match="target must be >= 1"):
+        _fft.next_fast_len(0)
+
+
+def test_pipeline_takes_numpy_audio_and_falls_back_to_the_spec_call():
+    from services.pipeline import _generate
+
+    class SpecOnlyEngine:  # a user's engine with the spec's method alone
+        def generate_audio(self, prompt, duration=16.0, seed=None):
+            return np.zeros((2, int(duration * 10)), dtype=np.float32), 0.5
+
+    audio, seconds = _generate(SpecOnlyEngine(), "x", 2.0, 1)
+    assert audio.shape == (2, 20) and seconds == 0.5
+
+    from services.generation import MusicGenerationEngine
+
+    audio, seconds = _generate(MusicGenerationEngine(backend="procedural"), "house at 124 BPM", 1.0, 3)
+    assert isinstance(audio, np.ndarray) and audio.shape == (2, 32000) and seconds > 0
