@@ -15,8 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from sqlalchemy import text
-
 if TYPE_CHECKING:  # pragma: no cover
     from alembic.config import Config
     from sqlalchemy.engine import Connection, Engine
@@ -84,6 +82,7 @@ def is_current(engine: "Engine") -> bool:
     """True when the database is at :data:`HEAD_REVISION` (one read-only query; an empty
     database, a missing ``alembic_version`` table or any failure reads False, and Alembic
     then decides)."""
+    from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
     try:
@@ -96,6 +95,7 @@ def is_current(engine: "Engine") -> bool:
 
 def _run(engine: "Engine", command_name: str, revision: str) -> None:
     from alembic import command
+    from sqlalchemy import text
 
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":

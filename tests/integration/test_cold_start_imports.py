@@ -41,7 +41,7 @@ SCIPY = {"scipy", "numpy.f2py"}  # scipy.fft pulls numpy.f2py in through its arr
 AUDIO_WORK = {"numpy", "soundfile", "services.audio.export", "services.audio.metadata",
               "services.audio.loudness", "services.audio.tempo", "services.audio.key",
               "services.generation", "services.pipeline"}
-DATABASE = {"sqlalchemy", "services.storage"}
+DATABASE = {"sqlalchemy", "services.storage.database", "services.storage.crud", "services.storage.models"}
 EVERYTHING_HEAVY = TORCH | ALEMBIC | SCIPY | AUDIO_WORK | DATABASE
 
 
@@ -82,8 +82,8 @@ def present(modules: set, names: set) -> set:
         (["generate", "techno at 128 BPM", "--duration", "2", "--seed", "1"], TORCH | ALEMBIC | SCIPY),
         (["analyze", "{tone}"], TORCH | ALEMBIC | SCIPY | DATABASE),
         (["analyze", "{tone}", "--no-bpm", "--no-key"], TORCH | ALEMBIC | SCIPY | DATABASE),
-        (["history"], TORCH | ALEMBIC | SCIPY | AUDIO_WORK),
-        (["history", "--json"], TORCH | ALEMBIC | SCIPY | AUDIO_WORK),
+        (["history"], TORCH | ALEMBIC | SCIPY | AUDIO_WORK | DATABASE),  # sqlite3 alone
+        (["history", "--json", "--status", "completed"], TORCH | ALEMBIC | SCIPY | AUDIO_WORK | DATABASE),
         (["files", "list"], TORCH | ALEMBIC | SCIPY | AUDIO_WORK | DATABASE),
         (["files", "stats"], TORCH | ALEMBIC | SCIPY | AUDIO_WORK | DATABASE),
         (["db", "init"], TORCH | ALEMBIC | SCIPY | AUDIO_WORK),  # already current
