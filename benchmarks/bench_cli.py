@@ -43,6 +43,7 @@ from _synth_clip import music_clip  # noqa: E402
 
 BIN = Path(sys.executable).parent
 GOALS = {"generate": 1.5, "history": 0.35, "analyze": 0.5, "--help": 0.15}
+OUTPUTS = {"normalize": "ours.wav", "ffmpeg-normalize": "peer.wav"}  # removed before each run
 HEAVY = ("torch", "transformers", "alembic", "scipy", "numpy.f2py", "sqlalchemy", "numpy", "soundfile")
 
 
@@ -81,11 +82,11 @@ def commands(folder: Path) -> Dict[str, List[str]]:
         "history": [dgx, "history"],
         "analyze": [dgx, "analyze", str(folder / "clip16.wav")],
         "--help": [dgx, "--help"],
-        "normalize": [dgx, "normalize", str(folder / "song3min.wav"), str(folder / "ours.wav")],
+        "normalize": [dgx, "normalize", str(folder / "song3min.wav"), str(folder / OUTPUTS["normalize"])],
     }
     if ffmpeg_normalize and shutil.which("ffmpeg"):
         found["ffmpeg-normalize"] = [
-            ffmpeg_normalize, str(folder / "song3min.wav"), "-o", str(folder / "peer.wav"), "-f",
+            ffmpeg_normalize, str(folder / "song3min.wav"), "-o", str(folder / OUTPUTS["ffmpeg-normalize"]), "-f",
             "-nt", "ebu", "-t", "-16", "-tp", "-1", "--keep-loudness-range-target",
             "-c:a", "pcm_s16le", "-ar", "44100",
         ]
@@ -98,30 +99,40 @@ def _quoted(argv: List[str]) -> str:
     return " ".join(shlex.quote(arg) for arg in argv)
 
 
-def time_with_hyperfine(cmds: Dict[str, List[str]], runs: int, env: Dict[str, str], folder: Path) -> Dict[str, float]:
-    """Median seconds per command from one hyperfine run (no intermediate shell)."""
+def time_with_hyperfine(cmds: Dict[str, List[str]], runs: int, env: Dict[str, str], folder: Path):
+    """(median wall seconds, mean CPU seconds) per command from one hyperfine run (no shell)."""
     report = folder / "hyperfine.json"
     argv = ["hyperfine", "--shell=none", "--warmup", "1", "--runs", str(runs), "--export-json", str(report),
             "--style", "basic"]
+    for name in cmds:  # one per command: an output from the run before is removed first
+        argv += ["--prepare", _quoted(["rm", "-f", OUTPUTS[name]] if name in OUTPUTS else ["true"])]
     for name, command in cmds.items():
         argv += [f"--command-name={name}", _quoted(command)]  # "=": a name may start with "--"
     subprocess.run(argv, env=env, cwd=folder, check=True, stdout=subprocess.DEVNULL)
     results = json.loads(report.read_text())["results"]
-    return {result["command"]: result["median"] for result in results}
+    return {r["command"]: r["median"] for r in results}, {r["command"]: r["user"] + r["system"] for r in results}
 
 
-def time_with_processes(cmds: Dict[str, List[str]], runs: int, env: Dict[str, str], folder: Path) -> Dict[str, float]:
-    """Median seconds per command, starting the process ``runs`` times after one warm-up."""
-    medians = {}
+def time_with_processes(cmds: Dict[str, List[str]], runs: int, env: Dict[str, str], folder: Path):
+    """(median wall seconds, mean CPU seconds) per command, each started ``runs`` times
+    after one warm-up."""
+    import resource
+
+    medians, cpu = {}, {}
     for name, command in cmds.items():
         times = []
-        for run in range(runs + 1):
+        subprocess.run(command, env=env, cwd=folder, check=True, stdout=subprocess.DEVNULL)  # warm-up
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        for _ in range(runs):
+            if name in OUTPUTS:
+                (folder / OUTPUTS[name]).unlink(missing_ok=True)
             started = time.perf_counter()
             subprocess.run(command, env=env, cwd=folder, check=True, stdout=subprocess.DEVNULL)
-            if run:
-                times.append(time.perf_counter() - started)
+            times.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         medians[name] = statistics.median(times)
-    return medians
+        cpu[name] = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / runs
+    return medians, cpu
 
 
 _PROBE = ("import runpy, sys, json; out = sys.argv.pop(1); sys.argv[0] = 'dgx-music'\n"
@@ -168,24 +179,26 @@ def main() -> None:
         cmds = commands(folder)
         tool = "hyperfine" if shutil.which("hyperfine") else "fresh processes"
         timer = time_with_hyperfine if tool == "hyperfine" else time_with_processes
-        medians = timer(cmds, runs, env, folder)
+        load_before = os.getloadavg()[0]
+        medians, cpu = timer(cmds, runs, env, folder)
 
         rows = []
         for name, goal in GOALS.items():
             met = "yes" if medians[name] <= goal else "NO"
             rows.append([f"`{_quoted(['dgx-music'] + cmds[name][1:]).replace(str(folder) + '/', '')}`",
-                         f"{medians[name]:.3f} s", f"<= {goal} s", met])
-        print(f"Machine: {machine()}; {runs} runs per command, median, timed with {tool}; load average "
-              f"{os.getloadavg()[0]:.2f} at the end\n")
-        print(table(["command", "median", "goal", "met"], rows))
+                         f"{medians[name]:.3f} s", f"{cpu[name]:.3f} s", f"<= {goal} s", met])
+        print(f"Machine: {machine()}; {runs} runs per command, median, timed with {tool}; "
+              f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after\n")
+        print(table(["command", "median (wall)", "CPU (user + sys, mean)", "goal", "met"], rows))
         if "ffmpeg-normalize" in medians:
             speedup = medians["ffmpeg-normalize"] / medians["normalize"]
             print()
             print(table(
-                ["3 min stereo 44.1 kHz WAV to -16 LUFS / -1 dBTP", "median", "output (libebur128)"],
-                [["`dgx-music normalize IN OUT`", f"{medians['normalize']:.3f} s", loudness(folder / "ours.wav") or "-"],
+                ["3 min stereo 44.1 kHz WAV to -16 LUFS / -1 dBTP", "median (wall)", "CPU", "output (libebur128)"],
+                [["`dgx-music normalize IN OUT`", f"{medians['normalize']:.3f} s", f"{cpu['normalize']:.3f} s",
+                  loudness(folder / OUTPUTS["normalize"]) or "-"],
                  ["`ffmpeg-normalize IN -o OUT -nt ebu -t -16 -tp -1 ...`", f"{medians['ffmpeg-normalize']:.3f} s",
-                  loudness(folder / "peer.wav") or "-"]],
+                  f"{cpu['ffmpeg-normalize']:.3f} s", loudness(folder / OUTPUTS["ffmpeg-normalize"]) or "-"]],
             ))
             print(f"\nspeed-up: {speedup:.2f}x (goal >= 3x): {'met' if speedup >= 3 else 'NOT met'}")
         else:
