@@ -20,6 +20,29 @@ def test_real_fft_matches_scipy_on_frames_and_padding():
     np.testing.assert_allclose(_fft.irfft(_fft.rfft(signal, 4000), 4000)[:3001], signal, atol=1e-12)
 
 
+def test_long_audio_is_transformed_by_scipy_short_by_numpy():
+    import threading
+
+    import scipy.fft
+
+    frames = np.random.default_rng(1).standard_normal((4, 2048)).astype(np.float32)
+    assert _fft._module() is np.fft  # outside an analysis
+    with _fft.sized_for(_fft.SCIPY_FROM_SECONDS):
+        assert _fft._module() is scipy.fft
+        with _fft.sized_for(16.0):
+            assert _fft._module() is np.fft
+            short = _fft.rfft(frames, axis=1)
+        assert _fft._module() is scipy.fft  # restored
+        seen = []
+        other = threading.Thread(target=lambda: seen.append(_fft._module()))
+        other.start()
+        other.join()
+        assert seen == [np.fft]  # per thread: concurrent analyses choose for themselves
+        long = _fft.rfft(frames, axis=1)
+    assert _fft._module() is np.fft
+    np.testing.assert_allclose(short, long, rtol=0, atol=2e-4)
+
+
 def test_next_fast_len_is_the_smallest_5_smooth_length():
     def smooth(n):
         for p in (2, 3, 5):
