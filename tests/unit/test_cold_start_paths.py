@@ -76,3 +76,17 @@ def test_pipeline_takes_numpy_audio_and_falls_back_to_the_spec_call():
 
     audio, seconds = _generate(MusicGenerationEngine(backend="procedural"), "house at 124 BPM", 1.0, 3)
     assert isinstance(audio, np.ndarray) and audio.shape == (2, 32000) and seconds > 0
+
+
+def test_storage_package_and_sqlite_reader_import_no_sqlalchemy():
+    import subprocess
+    import sys
+
+    code = ("import sys, services.storage, services.storage.sqlite_reads, services.storage.schema; "
+            "print('sqlalchemy' in sys.modules, 'alembic' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]
+    import services.storage
+
+    assert services.storage.get_session.__module__ == "services.storage.database"  # resolved on first use
+    assert "get_session" in dir(services.storage)
