@@ -255,7 +255,7 @@ def run_generation(
 
     try:
         step("generate")
-        audio, generation_time = engine.generate_audio(job["prompt"], duration=duration, seed=seed)
+        audio, generation_time = _generate(engine, job["prompt"], duration, seed)
         step("export")
         exporter = exporter or AudioExporter()
         export = exporter.export(audio, output_path, sample_rate=engine.sample_rate, bit_depth=bit_depth)
@@ -298,6 +298,16 @@ def run_generation(
         prompt_bpm=prompt_spec.bpm,
         gain_db=export.gain.gain_db,
     )
+
+
+def _generate(engine: Any, prompt: str, duration: float, seed: Optional[int]):
+    """``(audio, seconds)``: a NumPy array from an engine that offers ``generate_array``
+    (the procedural backend then never imports torch), else the spec's ``generate_audio``."""
+    generate_array = getattr(engine, "generate_array", None)
+    if generate_array is None:
+        return engine.generate_audio(prompt, duration=duration, seed=seed)
+    result = generate_array(prompt, duration=duration, seed=seed)
+    return result.audio, result.generation_time
 
 
 def _end_run(generation_id: str, owner: str, output_path: Path, exc: BaseException, database_url) -> None:
