@@ -1,4 +1,10 @@
-"""AudioExporter: a tensor from a music model becomes a loudness-normalized WAV file.
+"""AudioExporter: a tensor from a music model becomes a loudness-normalized audio file.
+
+:meth:`AudioExporter.export` picks the format from the path's extension (WAV, FLAC, MP3,
+Ogg Opus, Ogg Vorbis: :mod:`services.audio.formats`), takes an optional destination
+``preset`` (:mod:`services.audio.presets`), writes ``tags`` in the format's own way
+(:mod:`services.audio.tags`) and, on request, waveform peaks beside the file.
+:meth:`AudioExporter.export_wav` stays the spec's WAV-only call.
 
 Normalization is one linear gain to ``target_lufs`` (BS.1770-5 integrated loudness),
 capped so that the output true peak stays at or below ``true_peak_ceiling`` dBTP (the
@@ -27,7 +33,7 @@ from ._arrays import as_audio_array, validate_sample_rate
 from ._atomic import PendingOutput
 from ._fsutil import fsync_dir
 from ._blas import single_threaded_blas
-from .loudness import ABSOLUTE_GATE_LUFS, _measure_validated
+from .loudness import ABSOLUTE_GATE_LUFS, LoudnessReport, _measure_validated
 
 __all__ = ["AudioExporter", "ExportResult", "GainDecision", "SUPPORTED_BIT_DEPTHS", "plan_gain"]
 
@@ -35,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 SUPPORTED_BIT_DEPTHS = ("PCM_16", "PCM_24", "PCM_32", "FLOAT")
 _TARGET_RANGE_LUFS = (-70.0, 0.0)
+_LOSSY_ATTEMPTS = 6  # encodes at most, lowering the gain until the decoded file meets the ceiling
+_LOSSY_TARGET_TOLERANCE_LU = 0.3  # re-encode with a corrected gain beyond this miss
 _CEILING_RANGE_DBTP = (-20.0, 0.0)
 _WAV_LIMIT_BYTES = 0xFFFFFFFF - 1024  # larger data needs RF64
 _SYNC_THREADS = 2  # batch export: files being fsynced and renamed while the next are computed
@@ -107,11 +115,47 @@ class GainDecision:
 
 @dataclass(frozen=True)
 class ExportResult:
-    """A written file: its path, its size in bytes, and the gain decision that shaped it."""
+    """A written file: its path, its size in bytes, and the gain decision that shaped it.
+
+    ``format``/``encoding`` say what was written ("MP3"/"CBR_320", "WAV"/"PCM_16"...),
+    ``sample_rate`` (Hz) and ``frames`` (samples per channel) describe the file, and
+    ``loudness`` is the :class:`~services.audio.loudness.LoudnessReport` of the delivered
+    audio (for lossy formats: measured on the decoded file) or None when nothing was
+    measured. ``peaks_paths`` lists the peak files written beside it.
+    """
 
     path: str
     size_bytes: int
     gain: GainDecision
+    format: str = "WAV"
+    encoding: str = "PCM_16"
+    sample_rate: int = 0
+    frames: int = 0
+    loudness: Optional[LoudnessReport] = None
+    peaks_paths: Tuple[str, ...] = ()
+
+
+@dataclass
+class _Plan:
+    """What one export writes (validated): format, encoding, level targets, tags, peaks."""
+
+    fmt: Any
+    encoding: str
+    target_lufs: float
+    ceiling: float
+    tags: Any = None
+    dither: bool = True
+    peaks_samples_per_pixel: Optional[int] = None
+
+
+def _shifted(report: Optional[LoudnessReport], gain_db: float) -> Optional[LoudnessReport]:
+    """The loudness figures of ``report``'s audio after a linear gain of ``gain_db``."""
+    if report is None:
+        return None
+    return LoudnessReport(
+        report.integrated_lufs + gain_db, report.loudness_range_lu, report.true_peak_dbtp + gain_db,
+        report.sample_peak_dbfs + gain_db, report.momentary_max_lufs + gain_db, report.short_term_max_lufs + gain_db,
+    )
 
 
 def plan_gain(
@@ -151,13 +195,13 @@ def validate_bit_depth(bit_depth: Any) -> str:
     return normalized
 
 
-def _validate_output_path(output_path: Any) -> Path:
+def _validate_output_path(output_path: Any, wav_only: bool = True) -> Path:
     if not isinstance(output_path, (str, os.PathLike)):
         raise TypeError(f"output_path must be a str or os.PathLike; got {type(output_path).__name__}")
     path = Path(output_path)
     if str(output_path).strip() == "" or path.name in ("", ".", ".."):
         raise AudioValidationError(f"output_path must name a file; got {str(output_path)!r}")
-    if path.suffix.lower() != ".wav":
+    if wav_only and path.suffix.lower() != ".wav":
         raise AudioValidationError(f"output_path must end in .wav (this exporter writes WAV); got {str(path)!r}")
     if path.is_dir():
         raise IsADirectoryError(f"output_path is a directory: {str(path)!r}")
@@ -209,7 +253,7 @@ class AudioExporter:
         Returns ``(path, size in bytes)``. Raises ``TypeError``/``ValueError`` naming the
         problem before anything is written; on any failure no file is left at the path.
         """
-        result = self.export(audio_tensor, output_path, sample_rate, normalize, bit_depth)
+        result = self._export_validated(*self._validate(audio_tensor, output_path, sample_rate, bit_depth, normalize))
         return result.path, result.size_bytes
 
     def export(
@@ -219,32 +263,90 @@ class AudioExporter:
         sample_rate: int = 32000,
         normalize: bool = True,
         bit_depth: str = "PCM_16",
+        *,
+        preset: Optional[str] = None,
+        tags: Any = None,
+        dither: bool = True,
+        mp3_mode: str = "CBR_320",
+        peaks_samples_per_pixel: Optional[int] = None,
     ) -> ExportResult:
-        """As :meth:`export_wav`, returning an :class:`ExportResult` with the gain decision."""
-        return self._export_validated(*self._validate(audio_tensor, output_path, sample_rate, bit_depth, normalize))
+        """As :meth:`export_wav`, in the format of the path's extension (.wav, .flac, .mp3,
+        .opus, .ogg), returning an :class:`ExportResult`.
 
-    def _validate(self, audio_tensor, output_path, sample_rate, bit_depth, normalize):
+        ``preset`` (a name of :mod:`services.audio.presets`) sets this file's target and
+        ceiling. Lossy files are decoded and measured after encoding; the gain is lowered and
+        the file re-encoded until the decoded true peak is at or below the ceiling. ``tags``
+        (a :class:`~services.audio.tags.TrackTags`) are written with the measured loudness
+        filled in. ``dither`` (PCM_16 only) adds reproducible TPDF dither.
+        ``peaks_samples_per_pixel`` also writes ``<name>.peaks.json`` and ``<name>.peaks.dat``
+        (audiowaveform version 2) beside the file, from the audio in memory.
+        """
+        args = self._validate(audio_tensor, output_path, sample_rate, bit_depth, normalize, wav_only=False)
+        plan = self._plan(args[1], args[0].shape[0], args[3], preset, tags, dither, mp3_mode, peaks_samples_per_pixel)
+        return self._export_validated(*args, plan=plan)
+
+    def _plan(self, path, channels, subtype, preset, tags, dither, mp3_mode, peaks_samples_per_pixel) -> _Plan:
+        from .formats import format_for_path, resolve_encoding
+        from .presets import resolve_preset
+        from .tags import TrackTags
+
+        fmt = format_for_path(path)
+        encoding = resolve_encoding(fmt, subtype, mp3_mode)
+        target, ceiling = self.target_lufs, self.true_peak_ceiling
+        if preset is not None:
+            chosen = resolve_preset(preset, channels)
+            target, ceiling = chosen.target_lufs, chosen.ceiling_dbtp
+        if tags is not None and not isinstance(tags, TrackTags):
+            raise TypeError(f"tags must be a TrackTags; got {type(tags).__name__}")
+        if not isinstance(dither, (bool, np.bool_)):
+            raise TypeError(f"dither must be a bool; got {type(dither).__name__}")
+        if peaks_samples_per_pixel is not None and (
+            isinstance(peaks_samples_per_pixel, bool) or not isinstance(peaks_samples_per_pixel, int)
+            or peaks_samples_per_pixel < 1
+        ):
+            raise ValueError(f"peaks_samples_per_pixel must be a positive int; got {peaks_samples_per_pixel!r}")
+        return _Plan(fmt, encoding, target, ceiling, tags, bool(dither), peaks_samples_per_pixel)
+
+    def _validate(self, audio_tensor, output_path, sample_rate, bit_depth, normalize, wav_only=True):
         """All argument checks, before anything is written: (audio, path, rate, subtype, normalize)."""
         subtype = validate_bit_depth(bit_depth)
         rate = validate_sample_rate(sample_rate)
-        path = _validate_output_path(output_path)
+        path = _validate_output_path(output_path, wav_only)
         if not isinstance(normalize, (bool, np.bool_)):
             raise TypeError(f"normalize must be a bool; got {type(normalize).__name__}")
         audio = as_audio_array(audio_tensor, name="audio_tensor")
         return audio, path, rate, subtype, bool(normalize)
 
-    def _export_validated(self, audio: np.ndarray, path: Path, rate: int, subtype: str, normalize: bool) -> ExportResult:
-        pending, decision = self._write_pending(audio, path, rate, subtype, normalize)
-        return ExportResult(str(path), pending.commit(), decision)
+    def _export_validated(
+        self, audio: np.ndarray, path: Path, rate: int, subtype: str, normalize: bool, plan: Optional[_Plan] = None
+    ) -> ExportResult:
+        pending, decision, delivered = self._write_pending(audio, path, rate, subtype, normalize, plan)
+        if plan is not None and plan.peaks_samples_per_pixel:
+            from .peaks import write_peaks_beside
+
+            try:
+                peaks_paths = write_peaks_beside(path, delivered.pop("peaks_audio"), delivered["sample_rate"],
+                                                 plan.peaks_samples_per_pixel)
+            except BaseException:
+                pending.discard()
+                raise
+            delivered["peaks_paths"] = peaks_paths
+        delivered.pop("peaks_audio", None)
+        return ExportResult(str(path), pending.commit(), decision, **delivered)
 
     def _write_pending(
-        self, audio: np.ndarray, path: Path, rate: int, subtype: str, normalize: bool
-    ) -> Tuple[PendingOutput, GainDecision]:
-        """Measure, apply the gain and write a temporary file that the caller commits."""
+        self, audio: np.ndarray, path: Path, rate: int, subtype: str, normalize: bool, plan: Optional[_Plan] = None
+    ) -> Tuple[PendingOutput, GainDecision, dict]:
+        """Measure, apply the gain and write a temporary file that the caller commits; the
+        decision and the :class:`ExportResult` fields that describe what was written."""
+        if plan is not None and plan.fmt.name != "WAV":
+            return self._write_encoded(audio, path, rate, normalize, plan)
         import soundfile
 
-        gain, decision = self._apply_gain(audio, rate, normalize, subtype)
-        frames = _interleaved_samples(audio, gain, subtype)
+        target, ceiling = (self.target_lufs, self.true_peak_ceiling) if plan is None else (plan.target_lufs, plan.ceiling)
+        measure_always = plan is not None and plan.tags is not None
+        gain, decision, report = self._apply_gain(audio, rate, normalize, subtype, target, ceiling, measure_always)
+        frames = self._pcm_frames(audio, gain, subtype, plan)
         data_bytes = frames.size * _BYTES_PER_SAMPLE[subtype]
         container = "WAV" if data_bytes < _WAV_LIMIT_BYTES else "RF64"
         pending = PendingOutput(path)
@@ -258,37 +360,161 @@ class AudioExporter:
         except BaseException:
             pending.discard()
             raise
-        return pending, decision
+        delivered = {"format": "WAV", "encoding": subtype, "sample_rate": rate, "frames": int(audio.shape[1]),
+                     "loudness": _shifted(report, decision.gain_db)}
+        if plan is not None:
+            if plan.tags is not None:
+                self._append_wav_tags(pending, plan, delivered, audio.shape[0], subtype)
+            if plan.peaks_samples_per_pixel:
+                delivered["peaks_audio"] = audio if gain == 1.0 else audio * np.float32(gain)
+        return pending, decision, delivered
 
-    def _apply_gain(self, audio: np.ndarray, sample_rate: int, normalize: bool, subtype: str):
+    @staticmethod
+    def _pcm_frames(audio: np.ndarray, gain: float, subtype: str, plan: Optional[_Plan]) -> np.ndarray:
+        if subtype == "PCM_16" and (plan is None or plan.dither):
+            from ._dither import tpdf_pcm16
+
+            return tpdf_pcm16(audio, gain)
+        return _interleaved_samples(audio, gain, subtype)
+
+    @staticmethod
+    def _append_wav_tags(pending: PendingOutput, plan: _Plan, delivered: dict, channels: int, subtype: str) -> None:
+        from .tags.riff import append_chunks, metadata_chunks
+
+        tags = plan.tags.replace(loudness=delivered["loudness"])
+        bits = {"PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32}[subtype]
+        try:
+            append_chunks(pending.handle, metadata_chunks(tags, delivered["sample_rate"], channels, delivered["frames"], bits))
+        except BaseException:
+            pending.discard()
+            raise
+
+    def _write_encoded(
+        self, audio: np.ndarray, path: Path, rate: int, normalize: bool, plan: _Plan
+    ) -> Tuple[PendingOutput, GainDecision, dict]:
+        """FLAC, MP3, Opus or Vorbis: encode in memory, tag, write a temporary file."""
+        from .formats import delivery_rate, encode_lossy, resample
+
+        out_rate = delivery_rate(plan.fmt, rate)
+        if plan.fmt.lossy:
+            data, decision, report, decoded = self._encode_to_ceiling(audio, rate, out_rate, normalize, plan)
+            frames, peaks_audio = decoded.shape[1], decoded
+        else:
+            data, decision, report, peaks_audio = self._encode_flac(audio, rate, normalize, plan)
+            frames = audio.shape[1]
+        if plan.tags is not None:
+            from .tags import tag_encoded
+
+            data = tag_encoded(data, plan.fmt.name, plan.tags.replace(loudness=report))
+        pending = PendingOutput(path)
+        try:
+            pending.handle.write(data)
+        except BaseException:
+            pending.discard()
+            raise
+        delivered = {"format": plan.fmt.name, "encoding": plan.encoding, "sample_rate": out_rate,
+                     "frames": int(frames), "loudness": report}
+        if plan.peaks_samples_per_pixel:
+            delivered["peaks_audio"] = peaks_audio
+        return pending, decision, delivered
+
+    def _encode_flac(self, audio: np.ndarray, rate: int, normalize: bool, plan: _Plan):
+        import io
+
+        import soundfile
+
+        gain, decision, report = self._apply_gain(
+            audio, rate, normalize, plan.encoding, plan.target_lufs, plan.ceiling, plan.tags is not None
+        )
+        frames = self._pcm_frames(audio, gain, plan.encoding, plan)
+        buffer = io.BytesIO()
+        with soundfile.SoundFile(buffer, "w", samplerate=rate, channels=audio.shape[0], subtype=plan.encoding,
+                                 format="FLAC", compression_level=0.5) as sound:
+            sound.write(frames)
+        peaks_audio = (audio * np.float32(gain)) if plan.peaks_samples_per_pixel else None
+        return buffer.getvalue(), decision, _shifted(report, decision.gain_db), peaks_audio
+
+    def _encode_to_ceiling(self, audio: np.ndarray, rate: int, out_rate: int, normalize: bool, plan: _Plan):
+        """Encode, decode and measure; lower the gain and re-encode while the decoded true peak
+        exceeds the ceiling (or correct a loudness miss the ceiling allows). One measurement of
+        the input plans the first gain; each encode is measured once, decoded."""
+        from .formats import decode_bytes, encode_lossy, resample
+
+        source = resample(audio, rate, out_rate)
+        normalizing = normalize and self.normalization_enabled
+        first_report = _measure_validated(source, out_rate)
+        if normalizing:
+            decision = plan_gain(first_report.integrated_lufs, first_report.true_peak_dbtp, plan.target_lufs, plan.ceiling)
+        else:
+            decision = GainDecision(0.0, "disabled", first_report.integrated_lufs, first_report.integrated_lufs,
+                                    first_report.true_peak_dbtp)
+        gain_db, reason = decision.gain_db, decision.reason
+        for attempt in range(_LOSSY_ATTEMPTS):
+            gained = source if gain_db == 0.0 else source * np.float32(10.0 ** (gain_db / 20.0))
+            data = encode_lossy(gained, out_rate, plan.fmt, plan.encoding)
+            decoded, _ = decode_bytes(data)
+            report = _measure_validated(decoded, out_rate)
+            if not normalizing or reason == "silent":
+                break
+            over = report.true_peak_dbtp - plan.ceiling
+            if over > 0.0:
+                gain_db -= over + 0.05 * (attempt + 1)  # codec peaks move a little with the gain
+                reason = "true_peak_cap"
+                continue
+            miss = plan.target_lufs - report.integrated_lufs
+            if reason == "loudness" and abs(miss) > _LOSSY_TARGET_TOLERANCE_LU and report.true_peak_dbtp + miss <= plan.ceiling:
+                gain_db += miss
+                continue
+            break
+        else:
+            if report.true_peak_dbtp > plan.ceiling + 0.1:
+                raise AudioValidationError(
+                    f"{plan.fmt.name} encoding kept the true peak at {report.true_peak_dbtp:.2f} dBTP, above the "
+                    f"{plan.ceiling:.1f} dBTP ceiling, after {_LOSSY_ATTEMPTS} encodes"
+                )
+        if reason == "true_peak_cap":
+            logger.info("%s: the %.1f dBTP ceiling bound the gain after decoding: %.2f LUFS",
+                        plan.fmt.name, plan.ceiling, report.integrated_lufs)
+        final = GainDecision(gain_db, reason, first_report.integrated_lufs, report.integrated_lufs, report.true_peak_dbtp)
+        return data, final, report, decoded
+
+    def _apply_gain(
+        self, audio: np.ndarray, sample_rate: int, normalize: bool, subtype: str,
+        target: Optional[float] = None, ceiling: Optional[float] = None, measure_always: bool = False,
+    ):
+        """(linear gain, :class:`GainDecision`, the input's LoudnessReport or None)."""
+        target = self.target_lufs if target is None else target
+        ceiling = self.true_peak_ceiling if ceiling is None else ceiling
+        report = None
         if normalize and self.normalization_enabled:
             report = _measure_validated(audio, sample_rate)
-            decision = plan_gain(report.integrated_lufs, report.true_peak_dbtp, self.target_lufs, self.true_peak_ceiling)
+            decision = plan_gain(report.integrated_lufs, report.true_peak_dbtp, target, ceiling)
             if decision.reason == "true_peak_cap":
                 logger.info(
                     "true-peak ceiling %.1f dBTP bound the gain: reached %.2f LUFS instead of %.2f LUFS",
-                    self.true_peak_ceiling, decision.output_lufs, self.target_lufs,
+                    ceiling, decision.output_lufs, target,
                 )
             elif decision.reason == "silent":
                 logger.info("audio below %.0f LUFS: written without normalization", ABSOLUTE_GATE_LUFS)
         else:
-            decision = self._clip_guard(audio, sample_rate, subtype)
-        return 10.0 ** (decision.gain_db / 20.0), decision  # exactly 1 for 0 dB
+            decision, report = self._clip_guard(audio, sample_rate, subtype, ceiling, measure_always)
+        return 10.0 ** (decision.gain_db / 20.0), decision, report  # exactly 1 for 0 dB
 
-    def _clip_guard(self, audio: np.ndarray, sample_rate: int, subtype: str) -> GainDecision:
+    def _clip_guard(self, audio: np.ndarray, sample_rate: int, subtype: str, ceiling: float, measure_always: bool):
         """Without normalization, samples are kept, unless PCM would clip them."""
         peak = float(max(audio.max(), -audio.min()))
         if subtype == "FLOAT" or peak <= 1.0:
-            return GainDecision(0.0, "disabled", math.nan, math.nan, math.nan)
+            report = _measure_validated(audio, sample_rate) if measure_always else None
+            return GainDecision(0.0, "disabled", math.nan, math.nan, math.nan), report
         report = _measure_validated(audio, sample_rate)
-        gain_db = self.true_peak_ceiling - report.true_peak_dbtp
+        gain_db = ceiling - report.true_peak_dbtp
         logger.warning(
             "samples reach %.2f dBFS, beyond what %s can hold: lowered by %.2f dB to the %.1f dBTP ceiling",
-            20 * math.log10(peak), subtype, -gain_db, self.true_peak_ceiling,
+            20 * math.log10(peak), subtype, -gain_db, ceiling,
         )
         return GainDecision(
-            gain_db, "clip_guard", report.integrated_lufs, report.integrated_lufs + gain_db, self.true_peak_ceiling
-        )
+            gain_db, "clip_guard", report.integrated_lufs, report.integrated_lufs + gain_db, ceiling
+        ), report
 
     # -- batch export ----------------------------------------------------------------------
 
@@ -346,7 +572,7 @@ class AudioExporter:
                 args = self._validate(audio_tensors[index], output_paths[index], sample_rate, bit_depth, normalize)
                 waiting.acquire()
                 try:
-                    pending, _ = self._write_pending(*args)
+                    pending, _, _ = self._write_pending(*args)
                 except BaseException:
                     waiting.release()
                     raise
@@ -383,6 +609,7 @@ class AudioExporter:
             "normalization_available": True,
             "normalization_enabled": self.normalization_enabled,
             "supported_bit_depths": list(SUPPORTED_BIT_DEPTHS),
+            "supported_formats": ["wav", "flac", "mp3", "opus", "ogg"],
             "true_peak_ceiling": self.true_peak_ceiling,
             "max_workers": self.max_workers,
         }
