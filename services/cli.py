@@ -100,14 +100,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from .pipeline import generate_track
 
     progress = _Progress(5, enabled=not args.json)
-    labels = ["record", "generate", "export", "analyse", "complete"]
+    labels = ["record", "generate", "analyse", "export", "complete"]
 
     def on_step(label: str) -> None:
         progress.update(labels.index(label) if label in labels else 0, label)
 
     try:
+        delivery = _delivery(args, format=args.format, loop_bars=args.loop_bars, name_template=args.name_template)
         result = generate_track(args.prompt, duration=args.duration, seed=args.seed,
-                                bit_depth=args.bit_depth, on_step=on_step)
+                                bit_depth=args.bit_depth, delivery=delivery, on_step=on_step)
     finally:
         progress.close()
     if args.json:
@@ -169,10 +170,14 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
         raise AudioDecodeError(f"cannot decode {str(source)!r} as audio: {exc}") from None
     if Path(args.output).resolve() == source.resolve():
         raise ValueError("OUT must differ from IN (the original is never overwritten)")
+    delivery = _delivery(args)
     exporter = AudioExporter(target_lufs=args.target, true_peak_ceiling=args.ceiling)
     before = measure_loudness(data.T, rate)
-    result = exporter.export(data.T, args.output, sample_rate=rate, bit_depth=args.bit_depth)
-    after = measure_loudness(soundfile.read(result.path, dtype="float32", always_2d=True)[0].T, rate)
+    tags = _normalize_tags(source, data.T, rate)
+    result = exporter.export(data.T, args.output, sample_rate=rate, bit_depth=args.bit_depth, preset=delivery.preset,
+                             tags=tags, dither=delivery.dither, mp3_mode=delivery.mp3_mode,
+                             peaks_samples_per_pixel=delivery.peaks)
+    after = result.loudness  # measured on what was written (decoded, for lossy formats)
     report = {
         "input": str(source), "output": result.path, "size_bytes": result.size_bytes,
         "gain_db": result.gain.gain_db, "reason": result.gain.reason,
@@ -182,11 +187,28 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(report)
     else:
-        print(f"Wrote {result.path} ({result.size_bytes / 1024:.1f} KB, {args.bit_depth})")
+        print(f"Wrote {result.path} ({result.size_bytes / 1024:.1f} KB, {result.format} {result.encoding})")
         print(f"Loudness:  {_fmt(before.integrated_lufs, '.1f')} -> {_fmt(after.integrated_lufs, '.1f')} LUFS "
               f"(gain {result.gain.gain_db:+.2f} dB, {result.gain.reason})")
         print(f"True peak: {_fmt(before.true_peak_dbtp, '.1f')} -> {_fmt(after.true_peak_dbtp, '.1f')} dBTP")
     return 0
+
+
+def _normalize_tags(source: Path, audio, rate: int):
+    """Tags for ``normalize``: title, comment and date carried from the input's own tags when
+    it has them (else the file name), tempo and key measured on the audio in memory."""
+    import soundfile
+
+    from .audio import AudioMetadataExtractor
+    from .audio.delivery import track_tags
+
+    with soundfile.SoundFile(source) as sound:
+        carried = {name: getattr(sound, name, "") or None for name in ("title", "comment", "date")}
+    analysis = AudioMetadataExtractor(extract_bpm=True, extract_key=True).extract_metadata_from_tensor(
+        audio, rate, compute_stats=False)
+    tags = track_tags(prompt=carried["title"] or source.stem, job_id=source.stem, analysis=analysis)
+    return tags.replace(comment=carried["comment"] or f"normalized from {source.name} by dgx-music",
+                        date=carried["date"] or tags.date)
 
 
 def _generation_row(generation) -> List[str]:
@@ -409,6 +431,30 @@ def _port(text: str) -> int:
     return value
 
 
+_DELIVERY_FLAGS = {"format": "--format", "preset": "--preset", "loop_bars": "--loop-bars",
+                   "name_template": "--name-template", "peaks": "--peaks", "mp3_mode": "--mp3-mode"}
+
+
+def _add_delivery_flags(p: argparse.ArgumentParser, formats: bool) -> None:
+    if formats:
+        p.add_argument("--format", default="wav", metavar="FORMAT", help="wav (default), flac, mp3, opus or ogg")
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help="destination loudness and ceiling: spotify, apple-music, youtube, amazon-music, tidal, "
+                        "deezer, podcast, ebu-r128, atsc-a85, default (overrides --target/--ceiling)")
+    p.add_argument("--mp3-mode", default="CBR_320", metavar="MODE", help="CBR_320 (default) or V0")
+    p.add_argument("--no-dither", dest="dither", action="store_false", help="PCM_16 without TPDF dither")
+    p.add_argument("--peaks", type=int, default=None, metavar="SPP",
+                   help="also write waveform peaks (.peaks.json, .peaks.dat) at SPP samples per pixel")
+
+
+def _delivery(args: argparse.Namespace, **fields):
+    """The command's delivery options, checked, with errors naming the flags."""
+    from .audio.delivery import DeliveryOptions
+
+    request = {"preset": args.preset, "mp3_mode": args.mp3_mode, "dither": args.dither, "peaks": args.peaks, **fields}
+    return DeliveryOptions.from_request(request, labels=_DELIVERY_FLAGS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="DGX Music audio services.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -419,7 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt", help='e.g. "upbeat electronic dance music at 140 BPM"')
     p.add_argument("--duration", type=_positive_float, default=16.0, help="seconds (default 16)")
     p.add_argument("--seed", type=_non_negative_int, default=None, help="for a reproducible track")
-    p.add_argument("--bit-depth", choices=bit_depths, default="PCM_16")
+    p.add_argument("--bit-depth", choices=bit_depths, default="PCM_16", help="WAV and FLAC (default PCM_16)")
+    _add_delivery_flags(p, formats=True)
+    p.add_argument("--loop-bars", type=int, default=None, metavar="N",
+                   help="exactly N bars at the track's tempo, crossfaded to loop without a click")
+    p.add_argument("--name-template", default=None, metavar="TEMPLATE",
+                   help="file name, e.g. '{job_id}_{bpm}_{key}' (also {camelot}, {bars}, {preset})")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=_cmd_generate)
 
@@ -431,12 +482,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bpm-hint", type=_positive_float, default=None, help="expected tempo (resolves 70 vs 140)")
     p.set_defaults(handler=_cmd_analyze)
 
-    p = commands.add_parser("normalize", help="loudness-normalize an audio file to a WAV")
+    p = commands.add_parser("normalize", help="loudness-normalize an audio file (format from OUT's extension)")
     p.add_argument("input", metavar="IN")
-    p.add_argument("output", metavar="OUT", help="a .wav path")
+    p.add_argument("output", metavar="OUT", help="a .wav, .flac, .mp3, .opus or .ogg path")
     p.add_argument("--target", type=float, default=None, help="LUFS (default: AUDIO_TARGET_LUFS or -16)")
     p.add_argument("--ceiling", type=float, default=None, help="true-peak ceiling, dBTP (default -1)")
-    p.add_argument("--bit-depth", choices=bit_depths, default="PCM_16")
+    p.add_argument("--bit-depth", choices=bit_depths, default="PCM_16", help="WAV and FLAC (default PCM_16)")
+    _add_delivery_flags(p, formats=False)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_normalize)
 
