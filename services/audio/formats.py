@@ -11,7 +11,8 @@ extension  format       encodings (``bit_depth`` / ``mp3_mode``)  sample rate wr
 =========  ===========  =====================================  ==========================
 
 Every codec is libsndfile's (LAME, libopus, libvorbis, libFLAC, bundled with soundfile), run
-in-process. Resampling is polyphase (:func:`scipy.signal.resample_poly`, Kaiser window).
+in-process. Resampling is polyphase (:func:`scipy.signal.resample_poly`, Kaiser window, beta 8.6:
+images about 90 dB down).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ MP3_MODES = ("CBR_320", "V0")
 _MPEG_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 _OPUS_RATE = 48000
 _VORBIS_COMPRESSION = 0.1  # libsndfile's 0..1 scale, 0 = best: about Vorbis quality 9
+_RESAMPLE_WINDOW = ("kaiser", 8.6)  # images and aliases about 90 dB down
 _OPUS_COMPRESSION = 0.7  # about 160 kbit/s stereo (0 would be about 500 kbit/s)
 
 
@@ -115,7 +117,8 @@ def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     from scipy.signal import resample_poly
 
     divisor = math.gcd(from_rate, to_rate)
-    return resample_poly(audio, to_rate // divisor, from_rate // divisor, axis=1).astype(np.float32)
+    resampled = resample_poly(audio, to_rate // divisor, from_rate // divisor, axis=1, window=_RESAMPLE_WINDOW)
+    return resampled.astype(np.float32)
 
 
 def encode_lossy(audio: np.ndarray, sample_rate: int, fmt: OutputFormat, encoding: str) -> bytes:
