@@ -43,6 +43,7 @@ SUPPORTED_BIT_DEPTHS = ("PCM_16", "PCM_24", "PCM_32", "FLOAT")
 _TARGET_RANGE_LUFS = (-70.0, 0.0)
 _LOSSY_ATTEMPTS = 6  # encodes at most, lowering the gain until the decoded file meets the ceiling
 _LOSSY_TARGET_TOLERANCE_LU = 0.3  # re-encode with a corrected gain beyond this miss
+_LOSSY_HEADROOM_DB = 0.2  # below the ceiling, for the first encode of a lossy file
 _CEILING_RANGE_DBTP = (-20.0, 0.0)
 _WAV_LIMIT_BYTES = 0xFFFFFFFF - 1024  # larger data needs RF64
 _SYNC_THREADS = 2  # batch export: files being fsynced and renamed while the next are computed
@@ -444,7 +445,10 @@ class AudioExporter:
         normalizing = normalize and self.normalization_enabled
         first_report = _measure_validated(source, out_rate)
         if normalizing:
-            decision = plan_gain(first_report.integrated_lufs, first_report.true_peak_dbtp, plan.target_lufs, plan.ceiling)
+            # Aimed a little under the ceiling: the codec's overshoot (about 0.1 dB at these
+            # bitrates) then rarely costs a second encode.
+            decision = plan_gain(first_report.integrated_lufs, first_report.true_peak_dbtp, plan.target_lufs,
+                                 plan.ceiling - _LOSSY_HEADROOM_DB)
         else:
             decision = GainDecision(0.0, "disabled", first_report.integrated_lufs, first_report.integrated_lufs,
                                     first_report.true_peak_dbtp)
