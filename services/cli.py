@@ -248,7 +248,8 @@ def _find_generation(session, identifier: str):
         return found
     candidates = session.scalars(
         select(Generation).where(
-            Generation.id.startswith(identifier) | Generation.file_path.endswith(f"{identifier}.wav")
+            Generation.id.startswith(identifier) | (Generation.job_id == identifier)
+            | Generation.file_path.endswith(f"{identifier}.wav")
         ).limit(2)
     ).all()
     if len(candidates) > 1:
