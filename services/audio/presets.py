@@ -9,11 +9,11 @@ README lists them in a table). ``podcast`` depends on the channel count: -19 LUF
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Tuple
 
 from ..errors import AudioValidationError
 
-__all__ = ["DEFAULT_PRESET", "PRESETS", "Preset", "preset_names", "resolve_preset"]
+__all__ = ["DEFAULT_PRESET", "PRESETS", "Preset", "resolve_preset"]
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,7 @@ _TABLE: Dict[str, Tuple[float, float, float, str]] = {
 }
 
 PRESETS: Tuple[str, ...] = tuple(_TABLE)
-
-
-def preset_names() -> Tuple[str, ...]:
-    """Every preset name, in the README's order."""
-    return PRESETS
+"""Every preset name, in the README's order."""
 
 
 def resolve_preset(name: Any, channels: int = 2, *, field: str = "preset") -> Preset:
@@ -64,7 +60,3 @@ def resolve_preset(name: Any, channels: int = 2, *, field: str = "preset") -> Pr
     stereo, mono, ceiling, source = _TABLE[key]
     return Preset(key, mono if channels == 1 else stereo, ceiling, source)
 
-
-def optional_preset(name: Optional[str], channels: int = 2) -> Optional[Preset]:
-    """:func:`resolve_preset`, or None for None."""
-    return None if name is None else resolve_preset(name, channels)

@@ -218,3 +218,76 @@ def test_export_wav_still_writes_wav_only(tmp_path):
     with pytest.raises(ValueError, match=r"must end in \.wav"):
         AudioExporter().export_wav(music_like(0.5, SR), tmp_path / "x.mp3")
     assert AudioExporter().get_info()["supported_formats"] == ["wav", "flac", "mp3", "opus", "ogg"]
+
+
+# --- the decoded-ceiling loop, with codecs whose behaviour is known by construction -------------
+
+class _FakeCodec:
+    """Stands in for a lossy codec: "encodes" to the raw float32 bytes and "decodes" them
+    times ``factor`` (a codec that adds ``20 log10(factor)`` dB), or to full scale whatever
+    the gain (a codec no gain can tame)."""
+
+    def __init__(self, factor: float, stuck: bool = False):
+        self.factor, self.stuck, self.encodes = factor, stuck, 0
+
+    def encode(self, audio, rate, fmt, encoding):
+        self.encodes += 1
+        return np.ascontiguousarray(audio, np.float32).tobytes() + bytes([audio.shape[0]])
+
+    def decode(self, data):
+        channels = data[-1]
+        audio = np.frombuffer(data[:-1], np.float32).reshape(channels, -1) * np.float32(self.factor)
+        return (np.sign(audio) + (audio == 0) if self.stuck else audio), SR
+
+
+@pytest.fixture
+def fake_codec(monkeypatch):
+    import services.audio.formats as formats
+
+    def install(factor: float, stuck: bool = False) -> _FakeCodec:
+        codec = _FakeCodec(factor, stuck)
+        monkeypatch.setattr(formats, "encode_lossy", codec.encode)
+        monkeypatch.setattr(formats, "decode_bytes", codec.decode)
+        return codec
+
+    return install
+
+
+def test_an_overshooting_codec_is_re_encoded_under_the_ceiling(tmp_path, fake_codec):
+    codec = fake_codec(10 ** (2.0 / 20))  # +2 dB on every peak
+    result = AudioExporter(target_lufs=-8.0).export(music_like(2.0, SR), tmp_path / "x.mp3", sample_rate=SR)
+    assert codec.encodes == 2 and result.gain.reason == "true_peak_cap"
+    assert -1.2 <= result.loudness.true_peak_dbtp <= -1.0
+
+
+def test_a_quiet_codec_is_re_encoded_to_the_target(tmp_path, fake_codec):
+    codec = fake_codec(10 ** (-1.5 / 20))  # everything 1.5 dB lower
+    audio = sine(997.0, -30.0, 3.0, SR).astype(np.float32)
+    result = AudioExporter().export(audio, tmp_path / "x.ogg", sample_rate=SR)
+    assert codec.encodes == 2 and result.gain.reason == "loudness"
+    assert result.loudness.integrated_lufs == pytest.approx(-16.0, abs=0.05)
+
+
+def test_a_codec_that_never_meets_the_ceiling_is_an_error_and_nothing_is_written(tmp_path, fake_codec):
+    codec = fake_codec(1.0, stuck=True)
+    with pytest.raises(AudioValidationError, match=r"above the -1.0 dBTP ceiling, after 6 encodes"):
+        AudioExporter().export(music_like(1.0, SR), tmp_path / "x.opus", sample_rate=SR)
+    assert codec.encodes == 6 and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, broken", [
+    ("x.wav", "services.audio.tags.riff.metadata_chunks"),
+    ("x.flac", "services.audio.peaks.write_peaks_beside"),
+    ("x.mp3", "services.audio.tags.tag_encoded"),
+])
+def test_a_failure_after_encoding_leaves_no_file(tmp_path, monkeypatch, name, broken):
+    from services.audio.tags import TrackTags
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(broken, fail)
+    with pytest.raises(OSError, match="disk full"):
+        AudioExporter().export(music_like(1.0, SR), tmp_path / name, sample_rate=SR, tags=TrackTags(title="t"),
+                               peaks_samples_per_pixel=100)
+    assert list(tmp_path.iterdir()) == []

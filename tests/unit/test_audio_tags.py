@@ -92,6 +92,8 @@ def test_replaygain_and_r128_gains_follow_their_references():
     assert record.replaygain_peak == pytest.approx(10 ** (-1 / 20))
     assert record.r128_track_gain == -9 * 256  # RFC 7845: Q7.8 to -23 LUFS
     assert TrackTags(bpm=float("nan")).bpm is None and TrackTags(bpm=123.456).bpm_text == "123.46"
+    unknown = TrackTags()
+    assert unknown.key_root_pitch_class is None and unknown.r128_track_gain is None and unknown.bpm_text is None
     assert _TrackTags().software.startswith("dgx-music ")
 
 
