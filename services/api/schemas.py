@@ -81,7 +81,7 @@ class GenerationRecord(BaseModel):
     job_id: Optional[str]
     prompt: str
     status: Status
-    step: Optional[str] = Field(None, description="queued, starting, generate, export, analyse, complete")
+    step: Optional[str] = Field(None, description="queued, starting, generate, analyse, export, complete")
     queue_position: Optional[int]
     error: Optional[str]
     attempts: int
