@@ -111,10 +111,11 @@ def submit_generation(
     from .storage import count_generations, create_generation, get_session
 
     engine = engine or MusicGenerationEngine()
-    engine.validate_request(prompt, duration, seed)  # raises before any record
+    prompt_spec = engine.validate_request(prompt, duration, seed)  # raises before any record
     bit_depth = validate_bit_depth(bit_depth)
     options = _delivery_options(delivery)
     _check_encoding(options, bit_depth)
+    _check_loop_fits(options, prompt_spec, duration)
     file_manager = file_manager or AudioFileManager()
     job_id = job_id or new_job_id()
     output_path = file_manager.get_output_path(job_id, extension=options.extension)
@@ -168,6 +169,23 @@ def _check_encoding(options, bit_depth: str) -> None:
     from .audio.formats import FORMATS, resolve_encoding
 
     resolve_encoding(FORMATS[options.extension], bit_depth, options.mp3_mode)
+
+
+def _check_loop_fits(options, prompt_spec: Any, duration: float) -> None:
+    """Refuse a loop longer than the track when the prompt states the tempo (otherwise the
+    run finds out, once the tempo is known)."""
+    bpm = getattr(prompt_spec, "bpm", None)
+    if not options.loop_bars or not bpm:
+        return
+    from .errors import GenerationRequestError
+
+    beats = getattr(prompt_spec, "beats_per_bar", None) or 4
+    needed = options.loop_bars * beats * 60.0 / bpm
+    if needed > float(duration):
+        raise GenerationRequestError(
+            f"loop_bars={options.loop_bars} needs {needed:.2f} s at {bpm:g} BPM ({beats} beats a bar); "
+            f"duration is {float(duration):g} s"
+        )
 
 
 def _rendered(engine: Any) -> Optional[Dict[str, Any]]:

@@ -88,9 +88,13 @@ def _check_template(template: Any, field: str = "name_template") -> None:
     if not isinstance(template, str) or not template.strip():
         raise AudioValidationError(f"{field} must be a non-empty string; got {template!r}")
     try:
-        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)
+                  if name is not None]
     except ValueError as exc:
         raise AudioValidationError(f"{field} {template!r} is not a valid template: {exc}") from None
+    names = [name for name, _, _ in fields]
+    if any(spec or conversion for _, spec, conversion in fields):
+        raise AudioValidationError(f"{field} takes plain fields such as {{bpm}}, without ! or :; got {template!r}")
     unknown = [name for name in names if name not in _TEMPLATE_FIELDS]
     if unknown:
         raise AudioValidationError(

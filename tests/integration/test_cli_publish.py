@@ -102,9 +102,10 @@ def test_normalize_to_any_format_carries_the_inputs_title(run, tmp_path):  # noq
 @pytest.mark.parametrize("args, message", [
     (["--preset", "radio"], "--preset must be one of"),
     (["--format", "aac"], "--format must be one of wav, flac, mp3, opus, ogg"),
+    (["--loop-bars", "4"], "loop_bars=4 needs 8.00 s at 120 BPM (4 beats a bar); duration is 2 s"),
     (["--format", "mp3", "--bit-depth", "PCM_24"], "bit_depth 'PCM_24' applies to WAV and FLAC only"),
 ])
 def test_bad_publishing_flags_are_one_line_naming_the_flag(run, tmp_path, args, message):  # noqa: F811
-    done = run("generate", "house", "--duration", "2", *args, expect=1)
+    done = run("generate", "house at 120 BPM", "--duration", "2", *args, expect=1)
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert json.loads(run("history", "--json").stdout) == []  # nothing recorded

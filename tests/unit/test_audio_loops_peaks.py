@@ -104,6 +104,7 @@ def test_file_name_templates_give_safe_names(template, expected):
     ({"loop_bars": 99}, {"loop_bars": "--loop-bars"}, "--loop-bars must be between 1 and 64"),
     ({"name_template": "{title}"}, None, r"name_template may use .*got \{title\}"),
     ({"name_template": "{"}, None, "is not a valid template"),
+    ({"name_template": "{bpm:>99999}"}, None, "without ! or :"),
     ({"name_template": ""}, None, "name_template must be a non-empty string"),
     ({"peaks": 0}, {"peaks": "--peaks"}, "--peaks must be samples per pixel"),
     ({"mp3_mode": "128"}, None, "mp3_mode must be one of CBR_320, V0"),
