@@ -41,9 +41,6 @@ logger = logging.getLogger(__name__)
 
 SUPPORTED_BIT_DEPTHS = ("PCM_16", "PCM_24", "PCM_32", "FLOAT")
 _TARGET_RANGE_LUFS = (-70.0, 0.0)
-_LOSSY_ATTEMPTS = 6  # encodes at most, lowering the gain until the decoded file meets the ceiling
-_LOSSY_TARGET_TOLERANCE_LU = 0.3  # re-encode with a corrected gain beyond this miss
-_LOSSY_HEADROOM_DB = 0.2  # below the ceiling, for the first encode of a lossy file
 _CEILING_RANGE_DBTP = (-20.0, 0.0)
 _WAV_LIMIT_BYTES = 0xFFFFFFFF - 1024  # larger data needs RF64
 _SYNC_THREADS = 2  # batch export: files being fsynced and renamed while the next are computed
@@ -394,7 +391,7 @@ class AudioExporter:
         self, audio: np.ndarray, path: Path, rate: int, normalize: bool, plan: _Plan
     ) -> Tuple[PendingOutput, GainDecision, dict]:
         """FLAC, MP3, Opus or Vorbis: encode in memory, tag, write a temporary file."""
-        from .formats import delivery_rate, encode_lossy, resample
+        from .formats import delivery_rate
 
         out_rate = delivery_rate(plan.fmt, rate)
         if plan.fmt.lossy:
@@ -436,51 +433,9 @@ class AudioExporter:
         return buffer.getvalue(), decision, _shifted(report, decision.gain_db), peaks_audio
 
     def _encode_to_ceiling(self, audio: np.ndarray, rate: int, out_rate: int, normalize: bool, plan: _Plan):
-        """Encode, decode and measure; lower the gain and re-encode while the decoded true peak
-        exceeds the ceiling (or correct a loudness miss the ceiling allows). One measurement of
-        the input plans the first gain; each encode is measured once, decoded."""
-        from .formats import decode_bytes, encode_lossy, resample
+        from ._lossy import encode_to_ceiling
 
-        source = resample(audio, rate, out_rate)
-        normalizing = normalize and self.normalization_enabled
-        first_report = _measure_validated(source, out_rate)
-        if normalizing:
-            # Aimed a little under the ceiling: the codec's overshoot (about 0.1 dB at these
-            # bitrates) then rarely costs a second encode.
-            decision = plan_gain(first_report.integrated_lufs, first_report.true_peak_dbtp, plan.target_lufs,
-                                 plan.ceiling - _LOSSY_HEADROOM_DB)
-        else:
-            decision = GainDecision(0.0, "disabled", first_report.integrated_lufs, first_report.integrated_lufs,
-                                    first_report.true_peak_dbtp)
-        gain_db, reason = decision.gain_db, decision.reason
-        for attempt in range(_LOSSY_ATTEMPTS):
-            gained = source if gain_db == 0.0 else source * np.float32(10.0 ** (gain_db / 20.0))
-            data = encode_lossy(gained, out_rate, plan.fmt, plan.encoding)
-            decoded, _ = decode_bytes(data)
-            report = _measure_validated(decoded, out_rate)
-            if not normalizing or reason == "silent":
-                break
-            over = report.true_peak_dbtp - plan.ceiling
-            if over > 0.0:
-                gain_db -= over + 0.05 * (attempt + 1)  # codec peaks move a little with the gain
-                reason = "true_peak_cap"
-                continue
-            miss = plan.target_lufs - report.integrated_lufs
-            if reason == "loudness" and abs(miss) > _LOSSY_TARGET_TOLERANCE_LU and report.true_peak_dbtp + miss <= plan.ceiling:
-                gain_db += miss
-                continue
-            break
-        else:
-            if report.true_peak_dbtp > plan.ceiling + 0.1:
-                raise AudioValidationError(
-                    f"{plan.fmt.name} encoding kept the true peak at {report.true_peak_dbtp:.2f} dBTP, above the "
-                    f"{plan.ceiling:.1f} dBTP ceiling, after {_LOSSY_ATTEMPTS} encodes"
-                )
-        if reason == "true_peak_cap":
-            logger.info("%s: the %.1f dBTP ceiling bound the gain after decoding: %.2f LUFS",
-                        plan.fmt.name, plan.ceiling, report.integrated_lufs)
-        final = GainDecision(gain_db, reason, first_report.integrated_lufs, report.integrated_lufs, report.true_peak_dbtp)
-        return data, final, report, decoded
+        return encode_to_ceiling(audio, rate, out_rate, plan, normalize and self.normalization_enabled)
 
     def _apply_gain(
         self, audio: np.ndarray, sample_rate: int, normalize: bool, subtype: str,
