@@ -174,9 +174,17 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
     exporter = AudioExporter(target_lufs=args.target, true_peak_ceiling=args.ceiling)
     before = measure_loudness(data.T, rate)
     tags = _normalize_tags(source, data.T, rate)
-    result = exporter.export(data.T, args.output, sample_rate=rate, bit_depth=args.bit_depth, preset=delivery.preset,
-                             tags=tags, dither=delivery.dither, mp3_mode=delivery.mp3_mode,
-                             peaks_samples_per_pixel=delivery.peaks)
+    try:
+        result = exporter.export(data.T, args.output, sample_rate=rate, bit_depth=args.bit_depth,
+                                 preset=delivery.preset, tags=tags, dither=delivery.dither, mp3_mode=delivery.mp3_mode,
+                                 peaks_samples_per_pixel=delivery.peaks)
+    except ValueError as exc:  # name the argument as the user typed it
+        message = str(exc)
+        for field, flag in (("output_path", "OUT"), ("bit_depth", "--bit-depth"), ("target_lufs", "--target"),
+                            ("true_peak_ceiling", "--ceiling")):
+            if message.startswith(field):
+                raise type(exc)(flag + message[len(field):]) from None
+        raise
     after = result.loudness  # measured on what was written (decoded, for lossy formats)
     report = {
         "input": str(source), "output": result.path, "size_bytes": result.size_bytes,

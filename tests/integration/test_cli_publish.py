@@ -109,3 +109,11 @@ def test_bad_publishing_flags_are_one_line_naming_the_flag(run, tmp_path, args, 
     done = run("generate", "house at 120 BPM", "--duration", "2", *args, expect=1)
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert json.loads(run("history", "--json").stdout) == []  # nothing recorded
+
+
+def test_normalize_names_out_when_its_extension_is_unknown(run, tmp_path):  # noqa: F811
+    source = tmp_path / "in.wav"
+    soundfile.write(source, np.zeros((4410, 2)), 44100)
+    done = run("normalize", str(source), str(tmp_path / "out.aac"), expect=1)
+    assert "OUT must end in one of .flac, .mp3, .oga, .ogg, .opus, .wav" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]
