@@ -92,6 +92,8 @@ class GenerationRecord(BaseModel):
     duration_seconds: float = Field(description="requested length, seconds")
     seed: Optional[int]
     bit_depth: Optional[str]
+    format: str = Field("wav", description="the file's format: wav, flac, mp3, opus or ogg")
+    preset: Optional[str] = Field(None, description="the destination preset, if one was asked for")
     model_name: str
     sample_rate: int
     channels: int

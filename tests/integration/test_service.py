@@ -168,7 +168,7 @@ def test_an_mp3_for_spotify_with_peaks_beside_it(service, tmp_path):
     tags = json.loads(subprocess.run(["ffprobe", "-v", "error", "-show_format", "-of", "json", str(mp3)],
                                      check=True, capture_output=True, text=True).stdout)["format"]["tags"]
     assert (tags["TBPM"], tags["TKEY"]) == ("124", "Am")
-    assert record["status"] == "completed"
+    assert (record["status"], record["format"], record["preset"]) == ("completed", "mp3", "spotify")
     peaks = service.client.get(accepted["links"]["peaks"])
     assert peaks.status_code == 200 and peaks.json()["samples_per_pixel"] == 512
     assert peaks.json()["sample_rate"] == 32000 and peaks.json()["channels"] == 2
