@@ -210,7 +210,10 @@ def test_wav_carries_bext_v2_loudness_from_our_meter(tmp_path, groove, bit_depth
     assert bext.max_momentary_loudness == pytest.approx(measured["momentary"], abs=0.2)
     assert bext.max_shortterm_loudness == pytest.approx(measured["short_term"], abs=0.2)
     assert info.info.title == PROMPT and info.info.software.startswith("dgx-music")
-    assert info.info.comment == "dgx-music gen_1, seed 3"
+    assert info.info.comment == "dgx-music gen_1, seed 3" and info.info.keywords == "Am; 8A; A minor"
+    probed = json.loads(subprocess.run(["ffprobe", "-v", "error", "-show_format", "-of", "json", result.path],
+                                       check=True, capture_output=True, text=True).stdout)["format"]["tags"]
+    assert (probed["title"], probed["IBPM"], probed["IKEY"]) == (PROMPT, "124", "Am; 8A; A minor")
     id3 = mutagen.File(result.path).tags  # the `id3 ` chunk
     assert str(id3["TBPM"]) == "124" and str(id3["TKEY"]) == "Am" and str(id3["TXXX:CAMELOT_KEY"]) == "8A"
     # The audio is what it would be without tags.

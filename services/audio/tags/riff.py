@@ -1,6 +1,7 @@
 """Metadata chunks of a WAV file, appended after the audio of a finished RIFF/RF64 file.
 
-- ``LIST``/``INFO``: INAM title, ICMT comment, ICRD date, ISFT software (RIFF 1991 spec);
+- ``LIST``/``INFO``: INAM title, ICMT comment, ICRD date, ISFT software (RIFF 1991 spec),
+  IBPM tempo and IKEY keywords holding the key;
 - ``id3 ``: the same ID3v2.4 tag an MP3 carries;
 - ``bext`` version 2 (EBU Tech 3285 v2): description, originator, date and time, and the
   five loudness fields from our meter (integrated LUFS, range LU, max true peak dBTP, max
@@ -50,7 +51,12 @@ def _centi(value: Any) -> int:
 
 
 def info_chunk(tags: TrackTags) -> bytes:
-    fields = [(b"INAM", tags.title), (b"ICMT", tags.comment), (b"ICRD", tags.date), (b"ISFT", tags.software)]
+    """LIST/INFO. Besides the standard fields, ``IBPM`` holds the tempo and the keywords
+    (``IKEY``, "; "-separated) the key in its three spellings ("Am; 8A; A minor"), since
+    ffmpeg shows INFO (not the ``id3 `` chunk) when a WAV has both."""
+    keywords = "; ".join(value for value in (tags.key_short, tags.camelot, tags.key) if value) or None
+    fields = [(b"INAM", tags.title), (b"ICMT", tags.comment), (b"ICRD", tags.date), (b"ISFT", tags.software),
+              (b"IBPM", tags.bpm_text), (b"IKEY", keywords)]
     body = b"INFO" + b"".join(_chunk(key, value.encode("utf-8") + b"\x00") for key, value in fields if value)
     return _chunk(b"LIST", body)
 
