@@ -284,12 +284,13 @@ class AudioExporter:
         return self._export_validated(*args, plan=plan)
 
     def _plan(self, path, channels, subtype, preset, tags, dither, mp3_mode, peaks_samples_per_pixel) -> _Plan:
-        from .formats import format_for_path, resolve_encoding
+        from .formats import check_channels, format_for_path, resolve_encoding
         from .presets import resolve_preset
         from .tags import TrackTags
 
         fmt = format_for_path(path)
         encoding = resolve_encoding(fmt, subtype, mp3_mode)
+        check_channels(fmt, channels)
         target, ceiling = self.target_lufs, self.true_peak_ceiling
         if preset is not None:
             chosen = resolve_preset(preset, channels)

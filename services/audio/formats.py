@@ -32,6 +32,7 @@ __all__ = [
     "FORMATS",
     "MP3_MODES",
     "OutputFormat",
+    "check_channels",
     "decode_bytes",
     "delivery_rate",
     "encode_lossy",
@@ -56,13 +57,14 @@ class OutputFormat:
     container: str
     encodings: Tuple[str, ...]
     lossy: bool
+    max_channels: int = 32
 
 
 FORMATS = {
     ".wav": OutputFormat("WAV", "WAV", ("PCM_16", "PCM_24", "PCM_32", "FLOAT"), False),
-    ".flac": OutputFormat("FLAC", "FLAC", ("PCM_16", "PCM_24"), False),
-    ".mp3": OutputFormat("MP3", "MP3", MP3_MODES, True),
-    ".opus": OutputFormat("OPUS", "OGG", ("OPUS",), True),
+    ".flac": OutputFormat("FLAC", "FLAC", ("PCM_16", "PCM_24"), False, max_channels=8),
+    ".mp3": OutputFormat("MP3", "MP3", MP3_MODES, True, max_channels=2),
+    ".opus": OutputFormat("OPUS", "OGG", ("OPUS",), True, max_channels=8),
     ".ogg": OutputFormat("VORBIS", "OGG", ("VORBIS",), True),
     ".oga": OutputFormat("VORBIS", "OGG", ("VORBIS",), True),
 }
@@ -79,6 +81,15 @@ def format_for_path(path: Any, *, field: str = "output_path") -> OutputFormat:
             f"got {str(path)!r}"
         )
     return FORMATS[suffix]
+
+
+def check_channels(fmt: OutputFormat, channels: int) -> None:
+    """Refuse audio with more channels than ``fmt`` holds (MP3: 2; FLAC, Opus: 8)."""
+    if channels > fmt.max_channels:
+        raise AudioValidationError(
+            f"{fmt.name} holds at most {fmt.max_channels} channels; the audio has {channels} "
+            f"(write .wav or .ogg instead)"
+        )
 
 
 def resolve_encoding(fmt: OutputFormat, bit_depth: str, mp3_mode: Any) -> str:

@@ -207,10 +207,13 @@ def test_dither_keeps_a_level_below_one_step_that_rounding_loses(tmp_path):
     ("x.wav", {"tags": {"title": "x"}}, TypeError, "tags must be a TrackTags"),
     ("x.wav", {"dither": "yes"}, TypeError, "dither must be a bool"),
     ("x.wav", {"peaks_samples_per_pixel": 0}, ValueError, "peaks_samples_per_pixel"),
+    ("x.mp3", {"channels": 3}, ValueError, "MP3 holds at most 2 channels; the audio has 3"),
 ])
 def test_bad_options_are_refused_before_anything_is_written(tmp_path, name, options, error, message):
+    options = dict(options)
+    audio = np.tile(music_like(0.5, SR)[:1], (options.pop("channels", 2), 1))
     with pytest.raises(error, match=message):
-        AudioExporter().export(music_like(0.5, SR), tmp_path / "out" / name, sample_rate=SR, **options)
+        AudioExporter().export(audio, tmp_path / "out" / name, sample_rate=SR, **options)
     assert not (tmp_path / "out").exists()
 
 
