@@ -126,6 +126,37 @@ def test_opus_is_resampled_to_48_khz_by_a_real_resampler():
     assert np.abs(out[0, 4800:-4800]).max() == pytest.approx(10 ** (-6 / 20), abs=0.01)
 
 
+@pytest.mark.parametrize("channels, libopus", [(2, False), (3, True)])
+def test_opus_falls_back_to_libsndfile(tmp_path, monkeypatch, channels, libopus):
+    """Without a system libopus, or for more than two channels (our muxer writes mapping
+    family 0 only), libsndfile's own Opus encoder writes the file."""
+    from services.audio import _opus
+
+    if not libopus:
+        monkeypatch.setattr(_opus, "library", lambda: None)
+    audio = np.tile(music_like(2.0, SR)[:1], (channels, 1))
+    result = AudioExporter().export(audio, tmp_path / "f.opus", sample_rate=SR)
+    (stream,) = ffprobe(result.path)["streams"]
+    assert (stream["codec_name"], stream["channels"]) == ("opus", channels)
+    assert result.frames == 96000 and soundfile.info(result.path).frames == 96000
+
+
+def test_opus_through_libopus_keeps_length_and_alignment(tmp_path):
+    """Our Ogg muxer's pre-skip and final granule: the decoded file (by ffmpeg) has exactly
+    the input's length and lines up with it (a 1 kHz tone, compared sample by sample)."""
+    from services.audio import _opus
+
+    if _opus.library() is None:
+        pytest.skip("no system libopus")
+    tone = sine(1000.0, -12.0, 2.0, 48000).astype(np.float32)
+    result = AudioExporter().export(tone, tmp_path / "t.opus", sample_rate=48000, normalize=False)
+    decoded, rate = ffmpeg_decode(result.path)
+    assert rate == 48000 and decoded.shape == tone.shape
+    # A codec's error stays under 8 % of the tone's 0.25 peak; a shift by the pre-skip (312
+    # samples, half a period off) would reach twice the peak.
+    assert np.abs(decoded[:, 960:-960] - tone[:, 960:-960]).max() < 0.02
+
+
 def test_mp3_at_a_rate_mpeg_cannot_hold_is_written_at_48_khz(tmp_path):
     audio = music_like(2.0, 37000, seed=1)
     result = AudioExporter().export(audio, tmp_path / "odd.mp3", sample_rate=37000)
