@@ -325,3 +325,16 @@ def test_a_failure_after_encoding_leaves_no_file(tmp_path, monkeypatch, name, br
         AudioExporter().export(music_like(1.0, SR), tmp_path / name, sample_rate=SR, tags=TrackTags(title="t"),
                                peaks_samples_per_pixel=100)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("found", [None, "libopus-that-is-not-there.so.9"])
+def test_without_a_loadable_libopus_the_muxer_steps_aside(monkeypatch, found):
+    from services.audio import _opus
+
+    _opus.library.cache_clear()
+    monkeypatch.setattr(_opus.ctypes.util, "find_library", lambda name: found)
+    try:
+        assert _opus.library() is None
+        assert _opus.encode(np.zeros((2, 960), np.float32), SR) is None
+    finally:
+        _opus.library.cache_clear()
