@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import struct
 import subprocess
 
@@ -17,7 +16,6 @@ import soundfile
 
 from services.audio import AudioExporter
 from services.audio.tags import LoopPoints, TrackTags
-from services.audio.tags.record import TrackTags as _TrackTags
 from tests.signals import music_like, sine
 
 mutagen = pytest.importorskip("mutagen")
@@ -94,7 +92,7 @@ def test_replaygain_and_r128_gains_follow_their_references():
     assert TrackTags(bpm=float("nan")).bpm is None and TrackTags(bpm=123.456).bpm_text == "123.46"
     unknown = TrackTags()
     assert unknown.key_root_pitch_class is None and unknown.r128_track_gain is None and unknown.bpm_text is None
-    assert _TrackTags().software.startswith("dgx-music ")
+    assert TrackTags().software.startswith("dgx-music ")
 
 
 # --- MP3: ID3v2.4 ------------------------------------------------------------------------------
