@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import struct
 import subprocess
 
@@ -21,6 +22,7 @@ from tests.signals import music_like, sine
 mutagen = pytest.importorskip("mutagen")
 wavinfo = pytest.importorskip("wavinfo")
 pyebur128 = pytest.importorskip("pyebur128")
+pytestmark = pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffmpeg/ffprobe not installed")
 
 SR = 32000
 PROMPT = "deep house in A minor at 124 BPM"
