@@ -357,6 +357,7 @@ def run_generation(
             completed.lease_owner = None
             completed.progress_step = None
             completed.file_path = export.path
+            completed.sample_rate = export.sample_rate  # the file's (48 kHz for Opus)
     except LeaseLostError:
         raise  # the job (and its path) belong to another run now: touch nothing
     except BaseException as exc:

@@ -36,6 +36,15 @@ def test_a_loop_from_the_estimated_tempo_when_the_renderer_says_nothing(workspac
     assert soundfile.info(result.file_path).frames == loop_frames(2, metadata["bpm"], 32000)
 
 
+def test_an_opus_record_has_the_files_rate(workspace):  # noqa: F811
+    from services.storage import get_generation, get_session
+
+    result = generate_track(PROMPT, duration=2.0, seed=3, delivery={"format": "opus"})
+    with get_session() as session:
+        record = get_generation(session, result.generation_id).to_dict()
+    assert record["sample_rate"] == result.sample_rate == 48000 and record["file_path"].endswith(".opus")
+
+
 def test_a_templated_name_already_taken_gets_the_job_id(workspace):  # noqa: F811
     delivery = {"name_template": "{bpm}_{key}", "format": "ogg"}
     first = generate_track(PROMPT, duration=4.0, seed=3, delivery=delivery)
