@@ -305,7 +305,7 @@ def run_generation(
         options = DeliveryOptions.from_request(request)
         job_id = job["job_id"] or output_path.stem
         step("generate")
-        audio, generation_time = engine.generate_audio(job["prompt"], duration=duration, seed=seed)
+        audio, generation_time = _generate(engine, job["prompt"], duration, seed)
         audio = as_audio_array(audio, name="audio")
         rate = int(engine.sample_rate)
         rendered = _rendered(engine)
@@ -421,6 +421,16 @@ def _metadata(analysis: Dict[str, Any], export: Any, audio: Any) -> Dict[str, An
         "loudness_range_lu": finite(report.loudness_range_lu) if report and finite(report.integrated_lufs) else None,
     })
     return metadata
+
+
+def _generate(engine: Any, prompt: str, duration: float, seed: Optional[int]):
+    """``(audio, seconds)``: a NumPy array from an engine that offers ``generate_array``
+    (the procedural backend then never imports torch), else the spec's ``generate_audio``."""
+    generate_array = getattr(engine, "generate_array", None)
+    if generate_array is None:
+        return engine.generate_audio(prompt, duration=duration, seed=seed)
+    result = generate_array(prompt, duration=duration, seed=seed)
+    return result.audio, result.generation_time
 
 
 def _end_run(generation_id: str, owner: str, output_path: Path, exc: BaseException, database_url) -> None:

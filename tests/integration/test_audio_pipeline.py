@@ -138,6 +138,8 @@ class _ExplodingEngine:
     def generate_audio(self, prompt, duration=16.0, seed=None):
         raise RuntimeError("GPU fell off the bus")
 
+    generate_array = generate_audio  # the pipeline's NumPy path
+
 
 class _ExplodingExtractor:
     def extract_metadata_from_tensor(self, audio, sample_rate, compute_stats=True, bpm_hint=None):
