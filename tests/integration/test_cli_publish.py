@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import struct
 import subprocess
 
@@ -17,6 +18,7 @@ from tests.integration.test_cli import run  # noqa: F401  (fixture)
 mutagen = pytest.importorskip("mutagen")
 wavinfo = pytest.importorskip("wavinfo")
 pyebur128 = pytest.importorskip("pyebur128")
+pytestmark = pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffmpeg/ffprobe not installed")
 
 PROMPT = "deep house in A minor at 124 BPM"
 

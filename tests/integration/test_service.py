@@ -155,6 +155,7 @@ def test_peaks_describe_the_waveform(service, tmp_path):
     assert list(struct.unpack_from(f"<{len(peaks['data'])}h", binary, 24)) == peaks["data"]
 
 
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffmpeg/ffprobe not installed")
 def test_an_mp3_for_spotify_with_peaks_beside_it(service, tmp_path):
     """The request's format, preset and peaks reach the job: an MP3 that ffprobe reads with
     its BPM and key, under the ceiling once decoded, and the peaks written at generation,
