@@ -123,14 +123,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from .pipeline import generate_track
 
     progress = _Progress(5, enabled=not args.json)
-    labels = ["record", "generate", "export", "analyse", "complete"]
+    labels = ["record", "generate", "analyse", "export", "complete"]
 
     def on_step(label: str) -> None:
         progress.update(labels.index(label) if label in labels else 0, label)
 
     try:
+        delivery = _delivery(args, format=args.format, loop_bars=args.loop_bars, name_template=args.name_template)
         result = generate_track(args.prompt, duration=args.duration, seed=args.seed,
-                                bit_depth=args.bit_depth, on_step=on_step)
+                                bit_depth=args.bit_depth, delivery=delivery, on_step=on_step)
     finally:
         progress.close()
     if args.json:
@@ -187,9 +188,20 @@ _KEEP_RESOLUTION = {
 }
 
 
+def _output_bit_depth(requested: Optional[str], input_subtype: str, output: Path) -> str:
+    """``--bit-depth``, else the input's resolution as OUT's format holds it (FLAC: 16 or
+    24 bits; lossy formats: the codec decides, and the exporter takes PCM_16 as "not set")."""
+    if requested:
+        return requested
+    suffix = output.suffix.lower()
+    if suffix in (".mp3", ".opus", ".ogg"):
+        return "PCM_16"
+    keep = _KEEP_RESOLUTION.get(input_subtype, "PCM_24")
+    return "PCM_24" if suffix == ".flac" and keep not in ("PCM_16", "PCM_24") else keep
+
+
 def _cmd_normalize(args: argparse.Namespace) -> int:
     import numpy as np
-    import soundfile
 
     from .audio import AudioExporter, measure_loudness
     from .audio._reader import AudioFile
@@ -199,14 +211,18 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
         raise ValueError("OUT must differ from IN (the original is never overwritten)")
     if os.path.lexists(output) and not args.force:
         raise FileExistsError(errno.EEXIST, "OUT exists (add --force to replace it)", str(output))
+    delivery = _delivery(args)
     exporter = AudioExporter(target_lufs=args.target, true_peak_ceiling=args.ceiling)
     with AudioFile(source) as decoded:  # refuses what analyze refuses: not audio, truncated, ...
         rate, subtype = decoded.header.sample_rate, decoded.header.subtype
         data = np.concatenate(list(decoded.blocks(1 << 20)), axis=1)
-    bit_depth = args.bit_depth or _KEEP_RESOLUTION.get(subtype, "PCM_24")
+    bit_depth = _output_bit_depth(args.bit_depth, subtype, output)
     before = measure_loudness(data, rate)
-    result = exporter.export(data, output, sample_rate=rate, bit_depth=bit_depth)
-    after = measure_loudness(soundfile.read(result.path, dtype="float32", always_2d=True)[0].T, rate)
+    tags = _normalize_tags(source, data, rate)
+    result = exporter.export(data, output, sample_rate=rate, bit_depth=bit_depth,
+                             preset=delivery.preset, tags=tags, dither=delivery.dither, mp3_mode=delivery.mp3_mode,
+                             peaks_samples_per_pixel=delivery.peaks)
+    after = result.loudness  # measured on what was written (decoded, for lossy formats)
     report = {
         "input": _absolute(source), "output": _absolute(result.path), "size_bytes": result.size_bytes,
         "bit_depth": bit_depth, "gain_db": result.gain.gain_db, "reason": result.gain.reason,
@@ -216,11 +232,28 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(report)
     else:
-        print(f"Wrote {_safe(result.path)} ({result.size_bytes / 1024:.1f} KB, {bit_depth})")
+        print(f"Wrote {_safe(result.path)} ({result.size_bytes / 1024:.1f} KB, {result.format} {result.encoding})")
         print(f"Loudness:  {_fmt(before.integrated_lufs, '.1f')} -> {_fmt(after.integrated_lufs, '.1f')} LUFS "
               f"(gain {result.gain.gain_db:+.2f} dB, {result.gain.reason})")
         print(f"True peak: {_fmt(before.true_peak_dbtp, '.1f')} -> {_fmt(after.true_peak_dbtp, '.1f')} dBTP")
     return 0
+
+
+def _normalize_tags(source: Path, audio, rate: int):
+    """Tags for ``normalize``: title, comment and date carried from the input's own tags when
+    it has them (else the file name), tempo and key measured on the audio in memory."""
+    import soundfile
+
+    from .audio import AudioMetadataExtractor
+    from .audio.delivery import track_tags
+
+    with soundfile.SoundFile(source) as sound:
+        carried = {name: getattr(sound, name, "") or None for name in ("title", "comment", "date")}
+    analysis = AudioMetadataExtractor(extract_bpm=True, extract_key=True).extract_metadata_from_tensor(
+        audio, rate, compute_stats=False)
+    tags = track_tags(prompt=carried["title"] or source.stem, job_id=source.stem, analysis=analysis)
+    return tags.replace(comment=carried["comment"] or f"normalized from {source.name} by dgx-music",
+                        date=carried["date"] or tags.date)
 
 
 def _generation_row(data: dict) -> List[str]:
@@ -291,7 +324,7 @@ def _find_generation(session, identifier: str):
         return found
     candidates = session.scalars(  # autoescape: "%" and "_" in what the user typed match literally
         select(Generation).where(
-            Generation.id.startswith(identifier, autoescape=True)
+            Generation.id.startswith(identifier, autoescape=True) | (Generation.job_id == identifier)
             | Generation.file_path.endswith(f"{identifier}.wav", autoescape=True)
         ).limit(2)
     ).all()
@@ -530,6 +563,30 @@ examples:
 """
 
 
+_DELIVERY_FLAGS = {"format": "--format", "preset": "--preset", "loop_bars": "--loop-bars",
+                   "name_template": "--name-template", "peaks": "--peaks", "mp3_mode": "--mp3-mode"}
+
+
+def _add_delivery_flags(p: argparse.ArgumentParser, formats: bool) -> None:
+    if formats:
+        p.add_argument("--format", default="wav", metavar="FORMAT", help="wav (default), flac, mp3, opus or ogg")
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help="destination loudness and ceiling: spotify, apple-music, youtube, amazon-music, tidal, "
+                        "deezer, podcast, ebu-r128, atsc-a85, default (overrides --target/--ceiling)")
+    p.add_argument("--mp3-mode", default="CBR_320", metavar="MODE", help="CBR_320 (default) or V0")
+    p.add_argument("--no-dither", dest="dither", action="store_false", help="PCM_16 without TPDF dither")
+    p.add_argument("--peaks", type=_int_range(1, 1 << 20), default=None, metavar="SPP",
+                   help="also write waveform peaks (.peaks.json, .peaks.dat) at SPP samples per pixel")
+
+
+def _delivery(args: argparse.Namespace, **fields):
+    """The command's delivery options, checked, with errors naming the flags."""
+    from .audio.delivery import DeliveryOptions
+
+    request = {"preset": args.preset, "mp3_mode": args.mp3_mode, "dither": args.dither, "peaks": args.peaks, **fields}
+    return DeliveryOptions.from_request(request, labels=_DELIVERY_FLAGS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="DGX Music audio services.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -542,7 +599,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt", metavar="PROMPT", help='what to play, e.g. "upbeat electronic dance music at 140 BPM"')
     p.add_argument("--duration", type=_positive_float, default=16.0, help="seconds (default 16)")
     p.add_argument("--seed", type=_int_range(0, MAX_SEED), default=None, help="for a reproducible track (0 to 2**63-1)")
-    p.add_argument("--bit-depth", choices=bit_depths, default="PCM_16", help="WAV sample format (default PCM_16)")
+    p.add_argument("--bit-depth", choices=bit_depths, default="PCM_16", help="WAV and FLAC sample format (default PCM_16)")
+    _add_delivery_flags(p, formats=True)
+    p.add_argument("--loop-bars", type=_int_range(1, 1024), default=None, metavar="N",
+                   help="exactly N bars at the track's tempo, crossfaded to loop without a click")
+    p.add_argument("--name-template", default=None, metavar="TEMPLATE",
+                   help="file name, e.g. '{job_id}_{bpm}_{key}' (also {camelot}, {bars}, {preset})")
     p.add_argument("--json", action="store_true", help=as_json)
     p.set_defaults(handler=_cmd_generate)
 
@@ -554,15 +616,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bpm-hint", type=_positive_float, default=None, help="expected tempo (resolves 70 vs 140)")
     p.set_defaults(handler=_cmd_analyze)
 
-    p = commands.add_parser("normalize", help="loudness-normalize an audio file to a WAV")
+    p = commands.add_parser("normalize", help="loudness-normalize an audio file (format from OUT's extension)")
     p.add_argument("input", metavar="IN", help="an audio file (never modified)")
-    p.add_argument("output", metavar="OUT", help="a .wav path that does not exist yet (see --force)")
+    p.add_argument("output", metavar="OUT",
+                   help="a .wav, .flac, .mp3, .opus or .ogg path that does not exist yet (see --force)")
     p.add_argument("--target", type=_level(-70.0, 0.0, "LUFS"), default=None,
                    help="loudness, -70 to 0 LUFS (default: AUDIO_TARGET_LUFS or -16)")
     p.add_argument("--ceiling", type=_level(-20.0, 0.0, "dBTP"), default=None,
                    help="true-peak ceiling, -20 to 0 dBTP (default: AUDIO_TRUE_PEAK_CEILING or -1)")
     p.add_argument("--bit-depth", choices=bit_depths, default=None,
-                   help="WAV sample format (default: the input's resolution, 24 bits for lossy input)")
+                   help="WAV and FLAC sample format (default: the input's resolution as OUT's format holds it, "
+                        "24 bits for lossy input)")
+    _add_delivery_flags(p, formats=False)
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--json", action="store_true", help=as_json)
     p.set_defaults(handler=_cmd_normalize)
@@ -672,7 +737,9 @@ _FLAGS = {
     "target_lufs": "--target", "true_peak_ceiling": "--ceiling", "duration": "--duration",
     "seed": "--seed", "bit_depth": "--bit-depth", "bpm_hint": "--bpm-hint", "limit": "--limit",
     "offset": "--offset", "days_old": "--days", "output_path": "OUT", "start_date": "--since",
-    "end_date": "--until", "extension": "--ext", "base_dir": "--base-dir",
+    "end_date": "--until", "extension": "--ext", "base_dir": "--base-dir", "preset": "--preset",
+    "mp3_mode": "--mp3-mode", "loop_bars": "--loop-bars", "name_template": "--name-template",
+    "peaks_samples_per_pixel": "--peaks",
 }
 _API_NAME = re.compile(r"\b(" + "|".join(_FLAGS) + r")\b(?= (?:must|is|has)\b)")
 

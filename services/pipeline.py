@@ -11,9 +11,12 @@ runner inside ``serve``, a Procrastinate worker) runs the same code:
 
 :func:`run_generation` (one run of a recorded job)
   3. the record ``processing`` under a lease (:mod:`services.jobs.lifecycle`);
-  4. audio from the generation engine;
-  5. a loudness-normalized WAV at the job's path (AudioExporter, atomic);
-  6. metadata from the written file, with the prompt's tempo as the BPM hint;
+  4. audio from the generation engine (cut to a seamless loop of N bars on request);
+  5. tempo and key of that audio in memory (the prompt's tempo as the BPM hint), or the
+     exact values the procedural renderer used (``metadata["rendered"]``);
+  6. a loudness-normalized file in the requested format at the job's path (AudioExporter,
+     atomic), with tags from that analysis and the loudness the exporter measured on what it
+     wrote: one measurement, never a second pass over the written file;
   7. the record ``completed`` with the file size, generation time and metadata.
 
 Each step starts by recording it (``progress_step``) and checking that the job was not
@@ -81,6 +84,7 @@ def submit_generation(
     seed: Optional[int] = None,
     *,
     bit_depth: str = "PCM_16",
+    delivery: Any = None,
     runner: str = "cli",
     engine: Any = None,
     file_manager: Any = None,
@@ -94,7 +98,9 @@ def submit_generation(
     ``duration`` in seconds; ``runner`` is who will run it ("cli", "local",
     "procrastinate"). Invalid values raise before anything is written (``TypeError``, or a
     ``ValueError`` naming the argument). With ``queue_limit``, a job that would make more
-    than that many wait raises :class:`~services.errors.QueueFullError`. ``enqueue(session,
+    than that many wait raises :class:`~services.errors.QueueFullError`. ``delivery`` (a
+    :class:`~services.audio.delivery.DeliveryOptions` or a mapping of its fields) picks the
+    format, preset, loop, file name template and peaks. ``enqueue(session,
     generation)`` runs inside the same transaction as the insert (a queue's own job), so
     either both are written or neither.
     """
@@ -108,16 +114,20 @@ def submit_generation(
     from ._text import clean_prompt
 
     engine = engine or MusicGenerationEngine()
-    engine.validate_request(prompt, duration, seed)  # raises before any record
+    prompt_spec = engine.validate_request(prompt, duration, seed)  # raises before any record
     prompt = clean_prompt(prompt)  # stored as the engine reads it: line breaks and tabs as spaces
     bit_depth = validate_bit_depth(bit_depth)
+    options = _delivery_options(delivery)
+    _check_encoding(options, bit_depth)
+    _check_loop_fits(options, prompt_spec, duration)
     file_manager = file_manager or AudioFileManager()
     job_id = job_id or new_job_id()
-    output_path = Path(os.path.abspath(file_manager.get_output_path(job_id)))  # recorded absolute
+    output_path = Path(os.path.abspath(file_manager.get_output_path(job_id, extension=options.extension)))  # recorded absolute
     if output_path.exists():
         raise FileExistsError(f"job {job_id!r} already has a file: {str(output_path)!r}")
     info = engine.get_info()
-    request = {"duration": float(duration), "seed": None if seed is None else int(seed), "bit_depth": bit_depth}
+    request = {"duration": float(duration), "seed": None if seed is None else int(seed), "bit_depth": bit_depth,
+               **options.to_request()}
 
     with get_session(database_url) as session:
         if queue_limit is not None:
@@ -148,6 +158,47 @@ def submit_generation(
         announce(session, generation.id)
     publish(generation.id)
     return generation
+
+
+def _delivery_options(delivery: Any):
+    from .audio.delivery import DeliveryOptions
+
+    if delivery is None or isinstance(delivery, DeliveryOptions):
+        return delivery or DeliveryOptions()
+    return DeliveryOptions.from_request(delivery)
+
+
+def _check_encoding(options, bit_depth: str) -> None:
+    """Refuse a bit depth the chosen format cannot take, before anything is recorded."""
+    from .audio.formats import FORMATS, resolve_encoding
+
+    resolve_encoding(FORMATS[options.extension], bit_depth, options.mp3_mode)
+
+
+def _check_loop_fits(options, prompt_spec: Any, duration: float) -> None:
+    """Refuse a loop longer than the track when the prompt states the tempo (otherwise the
+    run finds out, once the tempo is known)."""
+    bpm = getattr(prompt_spec, "bpm", None)
+    if not options.loop_bars or not bpm:
+        return
+    from .errors import GenerationRequestError
+
+    beats = getattr(prompt_spec, "beats_per_bar", None) or 4
+    needed = options.loop_bars * beats * 60.0 / bpm
+    if needed > float(duration):
+        raise GenerationRequestError(
+            f"loop_bars is {options.loop_bars}: {options.loop_bars} bars need {needed:.2f} s at {bpm:g} BPM ({beats} beats a bar); "
+            f"duration is {float(duration):g} s"
+        )
+
+
+def _rendered(engine: Any) -> Optional[Dict[str, Any]]:
+    """Tempo, key, meter and first downbeat the procedural renderer used (exact), or None."""
+    spec = getattr(engine, "last_spec", None)
+    if spec is None or not isinstance(getattr(spec, "bpm", None), (int, float)):
+        return None
+    return {"bpm": float(spec.bpm), "key": spec.key, "beats_per_bar": int(spec.beats_per_bar),
+            "first_downbeat_seconds": 0.0, "source": "procedural"}
 
 
 def _lock_queue(session) -> None:
@@ -217,6 +268,8 @@ def run_generation(
     touched), or the step's own error after the record is marked ``failed``.
     """
     from .audio import AudioExporter, AudioMetadataExtractor
+    from .audio._arrays import as_audio_array
+    from .audio.delivery import DeliveryOptions, render_file_name, track_tags
     from .config import get_settings
     from .errors import JobInterruptedError, LeaseLostError
     from .generation import MusicGenerationEngine
@@ -242,6 +295,7 @@ def run_generation(
     seed = request.get("seed")
     bit_depth = request.get("bit_depth", "PCM_16")
     output_path = Path(job["file_path"])
+    written = [output_path]  # where this run writes: the job's path, or its templated name
     engine = engine or MusicGenerationEngine()
     prompt_spec = engine.validate_request(job["prompt"], duration, seed)
 
@@ -254,17 +308,46 @@ def run_generation(
             on_step(label)
 
     try:
+        options = DeliveryOptions.from_request(request)
+        job_id = job["job_id"] or output_path.stem
         step("generate")
         audio, generation_time = _generate(engine, job["prompt"], duration, seed)
-        step("export")
-        exporter = exporter or AudioExporter()
-        export = exporter.export(audio, output_path, sample_rate=engine.sample_rate, bit_depth=bit_depth)
+        audio = as_audio_array(audio, name="audio")
+        rate = int(engine.sample_rate)
+        rendered = _rendered(engine)
+        seed_used = getattr(engine, "last_seed", seed)
         step("analyse")
         extractor = extractor or AudioMetadataExtractor(extract_bpm=True, extract_key=True)
-        metadata = extractor.extract_metadata(export.path, compute_stats=True, bpm_hint=prompt_spec.bpm)
-        metadata = {**metadata, "job_id": job["job_id"] or output_path.stem, "prompt_bpm": prompt_spec.bpm,
-                    "gain_db": export.gain.gain_db, "normalization": export.gain.reason}
-        seed_used = getattr(engine, "last_seed", seed)
+        analysis = extractor.extract_metadata_from_tensor(audio, rate, compute_stats=False, bpm_hint=prompt_spec.bpm)
+        loop = None
+        if options.loop_bars:
+            audio, loop = _cut_loop(audio, rate, options.loop_bars, rendered, analysis)
+        tags = track_tags(prompt=job["prompt"], job_id=job_id, analysis=analysis, rendered=rendered, loop=loop,
+                          seed=seed_used)
+        if options.name_template:
+            name = render_file_name(options.name_template, job_id=job_id, bpm=tags.bpm, key=tags.key,
+                                    bars=options.loop_bars, preset=options.preset)
+            templated = output_path.with_name(name + options.extension)
+            if templated != output_path and templated.exists():
+                templated = output_path.with_name(f"{name}_{job_id}{options.extension}")
+            written[0] = templated
+        step("export")
+        exporter = exporter or AudioExporter()
+        export = exporter.export(
+            audio, written[0], sample_rate=rate, bit_depth=bit_depth, preset=options.preset, tags=tags,
+            dither=options.dither, mp3_mode=options.mp3_mode, peaks_samples_per_pixel=options.peaks,
+        )
+        metadata = _metadata(analysis, export, audio)
+        metadata.update({"job_id": job_id, "prompt_bpm": prompt_spec.bpm, "gain_db": export.gain.gain_db,
+                         "normalization": export.gain.reason, "preset": options.preset or "default",
+                         "tempo_source": tags.tempo_source})
+        if rendered is not None:
+            metadata["rendered"] = rendered
+        if loop is not None:
+            metadata["loop"] = {"bars": loop.bars, "beats": loop.bars * tags.beats_per_bar,
+                                "start_frame": loop.start_frame, "end_frame": loop.end_frame}
+        if export.peaks_paths:
+            metadata["peaks_files"] = list(export.peaks_paths)
         if seed_used is not None:
             metadata["seed"] = seed_used
         step("complete")
@@ -279,10 +362,12 @@ def run_generation(
             )
             completed.lease_owner = None
             completed.progress_step = None
+            completed.file_path = export.path
+            completed.sample_rate = export.sample_rate  # the file's (48 kHz for Opus)
     except LeaseLostError:
         raise  # the job (and its path) belong to another run now: touch nothing
     except BaseException as exc:
-        _end_run(generation_id, owner, output_path, exc, database_url)
+        _end_run(generation_id, owner, written[0], exc, database_url)
         raise
 
     return TrackResult(
@@ -292,12 +377,56 @@ def run_generation(
         file_path=export.path,
         file_size_bytes=export.size_bytes,
         generation_time_seconds=float(generation_time),
-        sample_rate=int(engine.sample_rate),
+        sample_rate=int(export.sample_rate or engine.sample_rate),
         channels=int(metadata.get("channels", 2)),
         metadata=metadata,
         prompt_bpm=prompt_spec.bpm,
         gain_db=export.gain.gain_db,
     )
+
+
+def _cut_loop(audio, rate: int, bars: int, rendered: Optional[Dict[str, Any]], analysis: Dict[str, Any]):
+    """The loop of ``bars`` bars: from the renderer's exact tempo and downbeat when known,
+    else from the estimated tempo (4/4 from the start)."""
+    from .audio.loops import make_loop
+
+    if rendered is not None:
+        return make_loop(audio, rate, rendered["bpm"], bars, beats_per_bar=rendered["beats_per_bar"],
+                         start_seconds=rendered["first_downbeat_seconds"])
+    return make_loop(audio, rate, analysis.get("bpm"), bars)
+
+
+def _metadata(analysis: Dict[str, Any], export: Any, audio: Any) -> Dict[str, Any]:
+    """The stored record: the analysis in memory, the file's facts, and the loudness the
+    exporter measured on what it wrote (no second pass over the file)."""
+    import math
+
+    import numpy as np
+
+    report = export.loudness
+    gain = 10.0 ** (export.gain.gain_db / 20.0)
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) * gain
+    peak = None if report is None or not math.isfinite(report.sample_peak_dbfs) else 10.0 ** (report.sample_peak_dbfs / 20.0)
+
+    def finite(value):
+        return value if value is not None and math.isfinite(value) else None
+
+    metadata = dict(analysis)
+    metadata.update({
+        "duration_seconds": export.frames / export.sample_rate,
+        "sample_rate": export.sample_rate,
+        "frames": export.frames,
+        "format": export.format,
+        "bit_depth": export.encoding,
+        "file_size_bytes": export.size_bytes,
+        "peak_amplitude": peak,
+        "rms_energy": rms,
+        "dynamic_range_db": 20.0 * math.log10(peak / rms) if peak and rms > 0 else None,
+        "loudness_lufs": finite(report.integrated_lufs) if report else None,
+        "true_peak_dbtp": finite(report.true_peak_dbtp) if report else None,
+        "loudness_range_lu": finite(report.loudness_range_lu) if report and finite(report.integrated_lufs) else None,
+    })
+    return metadata
 
 
 def _generate(engine: Any, prompt: str, duration: float, seed: Optional[int]):
@@ -319,10 +448,14 @@ def _end_run(generation_id: str, owner: str, output_path: Path, exc: BaseExcepti
     from .jobs.recovery import remove_job_file
     from .storage import fail_generation
 
+    from .audio.peaks import peaks_paths_for
+
     try:
         with changing(generation_id, database_url) as session:
             generation = lifecycle.owned(session, generation_id, owner)
             remove_job_file(str(output_path))
+            for peaks_path in peaks_paths_for(output_path):
+                remove_job_file(str(peaks_path))
             if isinstance(exc, JobCancelledError):
                 lifecycle.end_cancelled(generation)
             elif isinstance(exc, JobInterruptedError):
@@ -347,6 +480,7 @@ def generate_track(
     file_manager: Any = None,
     database_url: Optional[str] = None,
     bit_depth: str = "PCM_16",
+    delivery: Any = None,
     job_id: Optional[str] = None,
     on_step: Optional[Callable[[str], None]] = None,
 ) -> TrackResult:
@@ -354,7 +488,8 @@ def generate_track(
 
     ``duration`` in seconds. Components default to the configured ones (environment
     variables, see :mod:`services.config`). ``on_step`` is called with a short label as
-    each step starts ("record", "generate", "export", "analyse", "complete"). Errors
+    each step starts ("record", "generate", "analyse", "export", "complete"). ``delivery``:
+    see :func:`submit_generation`. Errors
     propagate after the record is marked ``failed``; invalid arguments raise before
     anything is recorded. The job's lease is renewed while it runs, so a kill of this
     process is detected (:func:`services.jobs.lifecycle.recover`).
@@ -367,7 +502,7 @@ def generate_track(
     if on_step is not None:
         on_step("record")
     generation = submit_generation(
-        prompt, duration, seed, bit_depth=bit_depth, runner="cli", engine=engine,
+        prompt, duration, seed, bit_depth=bit_depth, delivery=delivery, runner="cli", engine=engine,
         file_manager=file_manager, database_url=database_url, job_id=job_id,
     )
     owner = current_owner()

@@ -52,7 +52,7 @@ class Dispatcher:
 
     # --- jobs ---------------------------------------------------------------------------
 
-    def submit(self, prompt: str, duration: float, seed: Optional[int], bit_depth: str):
+    def submit(self, prompt: str, duration: float, seed: Optional[int], bit_depth: str, delivery=None):
         """Record and enqueue a job; returns its ``Generation`` row (``pending``)."""
         from ..pipeline import submit_generation
 
@@ -60,7 +60,7 @@ class Dispatcher:
         if self.mode == "procrastinate":
             from ..jobs.queue import enqueue
         generation = submit_generation(
-            prompt, duration, seed, bit_depth=bit_depth, runner=self.mode, engine=self.engine,
+            prompt, duration, seed, bit_depth=bit_depth, delivery=delivery, runner=self.mode, engine=self.engine,
             database_url=self.database_url, queue_limit=self.settings.queue_limit, enqueue=enqueue,
         )
         if self._pool is not None:

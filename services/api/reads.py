@@ -117,6 +117,8 @@ def _record(connection, row) -> Dict[str, Any]:
         "duration_seconds": row.duration_seconds,
         "seed": request.get("seed", metadata.get("seed")),
         "bit_depth": request.get("bit_depth", metadata.get("bit_depth")),
+        "format": request.get("format", "wav"),
+        "preset": request.get("preset"),
         "model_name": row.model_name,
         "sample_rate": row.sample_rate,
         "channels": row.channels,

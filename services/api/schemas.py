@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .._text import MAX_PROMPT_CHARS  # one limit for every entry point
 
+from ..audio.presets import PRESETS
+
 __all__ = [
     "MAX_PROMPT_CHARS",
     "Analysis",
@@ -24,6 +26,8 @@ __all__ = [
 ]
 
 BitDepth = Literal["PCM_16", "PCM_24", "PCM_32", "FLOAT"]
+OutputFormat = Literal["wav", "flac", "mp3", "opus", "ogg"]
+PresetName = Literal[PRESETS]  # type: ignore[valid-type]
 Status = Literal["pending", "processing", "completed", "failed", "cancelled"]
 
 
@@ -37,6 +41,20 @@ class GenerationRequest(BaseModel):
     duration: float = Field(16.0, gt=0, description="seconds (the backend's maximum applies)")
     seed: Optional[int] = Field(None, ge=0, le=2**63 - 1, description="for a reproducible track")
     bit_depth: BitDepth = "PCM_16"
+    format: OutputFormat = Field("wav", description="the file's format (and extension)")
+    preset: Optional[PresetName] = Field(None, description="destination loudness and true-peak ceiling")
+    mp3_mode: Literal["CBR_320", "V0"] = "CBR_320"
+    dither: bool = Field(True, description="TPDF dither for PCM_16")
+    loop_bars: Optional[int] = Field(None, ge=1, le=64, description="exactly N bars, seamless when repeated")
+    name_template: Optional[str] = Field(None, min_length=1, max_length=200, examples=["{job_id}_{bpm}_{key}"],
+                                         description="file name from {job_id} {bpm} {key} {camelot} {bars} {preset}")
+    peaks: Optional[int] = Field(None, ge=1, le=1 << 20,
+                                 description="also write waveform peaks beside the file, samples per pixel")
+
+    def delivery(self) -> Dict[str, Any]:
+        """The delivery fields, as :class:`~services.audio.delivery.DeliveryOptions` takes them."""
+        return self.model_dump(include={"format", "preset", "mp3_mode", "dither", "loop_bars", "name_template",
+                                        "peaks"})
 
     @field_validator("prompt")
     @classmethod
@@ -72,7 +90,7 @@ class GenerationRecord(BaseModel):
     job_id: Optional[str]
     prompt: str
     status: Status
-    step: Optional[str] = Field(None, description="queued, starting, generate, export, analyse, complete")
+    step: Optional[str] = Field(None, description="queued, starting, generate, analyse, export, complete")
     queue_position: Optional[int]
     error: Optional[str]
     attempts: int
@@ -83,6 +101,8 @@ class GenerationRecord(BaseModel):
     duration_seconds: float = Field(description="requested length, seconds")
     seed: Optional[int]
     bit_depth: Optional[str]
+    format: str = Field("wav", description="the file's format: wav, flac, mp3, opus or ogg")
+    preset: Optional[str] = Field(None, description="the destination preset, if one was asked for")
     model_name: str
     sample_rate: int
     channels: int

@@ -1,4 +1,10 @@
-"""AudioExporter: a tensor from a music model becomes a loudness-normalized WAV file.
+"""AudioExporter: a tensor from a music model becomes a loudness-normalized audio file.
+
+:meth:`AudioExporter.export` picks the format from the path's extension (WAV, FLAC, MP3,
+Ogg Opus, Ogg Vorbis: :mod:`services.audio.formats`), takes an optional destination
+``preset`` (:mod:`services.audio.presets`), writes ``tags`` in the format's own way
+(:mod:`services.audio.tags`) and, on request, waveform peaks beside the file.
+:meth:`AudioExporter.export_wav` stays the spec's WAV-only call.
 
 Normalization is one linear gain to ``target_lufs`` (BS.1770-5 integrated loudness),
 capped so that the output true peak stays at or below ``true_peak_ceiling`` dBTP (the
@@ -27,7 +33,9 @@ from ._arrays import as_audio_array, validate_sample_rate
 from ._atomic import PendingOutput
 from ._fsutil import fsync_dir
 from ._blas import single_threaded_blas
-from .loudness import ABSOLUTE_GATE_LUFS, DB_PER_DOUBLING, _measure_validated, rescale_exponent
+from .loudness import (
+    ABSOLUTE_GATE_LUFS, DB_PER_DOUBLING, LoudnessReport, _measure_validated, rescale_exponent, shifted_report,
+)
 
 __all__ = ["AudioExporter", "ExportResult", "GainDecision", "SUPPORTED_BIT_DEPTHS", "plan_gain"]
 
@@ -108,11 +116,42 @@ class GainDecision:
 
 @dataclass(frozen=True)
 class ExportResult:
-    """A written file: its path, its size in bytes, and the gain decision that shaped it."""
+    """A written file: its path, its size in bytes, and the gain decision that shaped it.
+
+    ``format``/``encoding`` say what was written ("MP3"/"CBR_320", "WAV"/"PCM_16"...),
+    ``sample_rate`` (Hz) and ``frames`` (samples per channel) describe the file, and
+    ``loudness`` is the :class:`~services.audio.loudness.LoudnessReport` of the delivered
+    audio (for lossy formats: measured on the decoded file) or None when nothing was
+    measured. ``peaks_paths`` lists the peak files written beside it.
+    """
 
     path: str
     size_bytes: int
     gain: GainDecision
+    format: str = "WAV"
+    encoding: str = "PCM_16"
+    sample_rate: int = 0
+    frames: int = 0
+    loudness: Optional[LoudnessReport] = None
+    peaks_paths: Tuple[str, ...] = ()
+
+
+@dataclass
+class _Plan:
+    """What one export writes (validated): format, encoding, level targets, tags, peaks."""
+
+    fmt: Any
+    encoding: str
+    target_lufs: float
+    ceiling: float
+    tags: Any = None
+    dither: bool = True
+    peaks_samples_per_pixel: Optional[int] = None
+
+
+def _shifted(report: Optional[LoudnessReport], gain_db: float) -> Optional[LoudnessReport]:
+    """The loudness figures of ``report``'s audio after a linear gain of ``gain_db`` (None stays None)."""
+    return None if report is None else shifted_report(report, gain_db)
 
 
 def plan_gain(
@@ -152,13 +191,13 @@ def validate_bit_depth(bit_depth: Any) -> str:
     return normalized
 
 
-def _validate_output_path(output_path: Any) -> Path:
+def _validate_output_path(output_path: Any, wav_only: bool = True) -> Path:
     if not isinstance(output_path, (str, os.PathLike)):
         raise TypeError(f"output_path must be a str or os.PathLike; got {type(output_path).__name__}")
     path = Path(output_path)
     if str(output_path).strip() == "" or path.name in ("", ".", ".."):
         raise AudioValidationError(f"output_path must name a file; got {str(output_path)!r}")
-    if path.suffix.lower() != ".wav":
+    if wav_only and path.suffix.lower() != ".wav":
         raise AudioValidationError(f"output_path must end in .wav (this exporter writes WAV); got {str(path)!r}")
     if path.is_dir():
         raise IsADirectoryError(f"output_path is a directory: {str(path)!r}")
@@ -210,7 +249,7 @@ class AudioExporter:
         Returns ``(path, size in bytes)``. Raises ``TypeError``/``ValueError`` naming the
         problem before anything is written; on any failure no file is left at the path.
         """
-        result = self.export(audio_tensor, output_path, sample_rate, normalize, bit_depth)
+        result = self._export_validated(*self._validate(audio_tensor, output_path, sample_rate, bit_depth, normalize))
         return result.path, result.size_bytes
 
     def export(
@@ -220,32 +259,91 @@ class AudioExporter:
         sample_rate: int = 32000,
         normalize: bool = True,
         bit_depth: str = "PCM_16",
+        *,
+        preset: Optional[str] = None,
+        tags: Any = None,
+        dither: bool = True,
+        mp3_mode: str = "CBR_320",
+        peaks_samples_per_pixel: Optional[int] = None,
     ) -> ExportResult:
-        """As :meth:`export_wav`, returning an :class:`ExportResult` with the gain decision."""
-        return self._export_validated(*self._validate(audio_tensor, output_path, sample_rate, bit_depth, normalize))
+        """As :meth:`export_wav`, in the format of the path's extension (.wav, .flac, .mp3,
+        .opus, .ogg), returning an :class:`ExportResult`.
 
-    def _validate(self, audio_tensor, output_path, sample_rate, bit_depth, normalize):
+        ``preset`` (a name of :mod:`services.audio.presets`) sets this file's target and
+        ceiling. Lossy files are decoded and measured after encoding; the gain is lowered and
+        the file re-encoded until the decoded true peak is at or below the ceiling. ``tags``
+        (a :class:`~services.audio.tags.TrackTags`) are written with the measured loudness
+        filled in. ``dither`` (PCM_16 only) adds reproducible TPDF dither.
+        ``peaks_samples_per_pixel`` also writes ``<name>.peaks.json`` and ``<name>.peaks.dat``
+        (audiowaveform version 2) beside the file, from the audio in memory.
+        """
+        args = self._validate(audio_tensor, output_path, sample_rate, bit_depth, normalize, wav_only=False)
+        plan = self._plan(args[1], args[0].shape[0], args[3], preset, tags, dither, mp3_mode, peaks_samples_per_pixel)
+        return self._export_validated(*args, plan=plan)
+
+    def _plan(self, path, channels, subtype, preset, tags, dither, mp3_mode, peaks_samples_per_pixel) -> _Plan:
+        from .formats import check_channels, format_for_path, resolve_encoding
+        from .presets import resolve_preset
+        from .tags import TrackTags
+
+        fmt = format_for_path(path)
+        encoding = resolve_encoding(fmt, subtype, mp3_mode)
+        check_channels(fmt, channels)
+        target, ceiling = self.target_lufs, self.true_peak_ceiling
+        if preset is not None:
+            chosen = resolve_preset(preset, channels)
+            target, ceiling = chosen.target_lufs, chosen.ceiling_dbtp
+        if tags is not None and not isinstance(tags, TrackTags):
+            raise TypeError(f"tags must be a TrackTags; got {type(tags).__name__}")
+        if not isinstance(dither, (bool, np.bool_)):
+            raise TypeError(f"dither must be a bool; got {type(dither).__name__}")
+        if peaks_samples_per_pixel is not None and (
+            isinstance(peaks_samples_per_pixel, bool) or not isinstance(peaks_samples_per_pixel, int)
+            or peaks_samples_per_pixel < 1
+        ):
+            raise ValueError(f"peaks_samples_per_pixel must be a positive int; got {peaks_samples_per_pixel!r}")
+        return _Plan(fmt, encoding, target, ceiling, tags, bool(dither), peaks_samples_per_pixel)
+
+    def _validate(self, audio_tensor, output_path, sample_rate, bit_depth, normalize, wav_only=True):
         """All argument checks, before anything is written: (audio, path, rate, subtype, normalize)."""
         subtype = validate_bit_depth(bit_depth)
         rate = validate_sample_rate(sample_rate)
-        path = _validate_output_path(output_path)
+        path = _validate_output_path(output_path, wav_only)
         if not isinstance(normalize, (bool, np.bool_)):
             raise TypeError(f"normalize must be a bool; got {type(normalize).__name__}")
         audio = as_audio_array(audio_tensor, name="audio_tensor")
         return audio, path, rate, subtype, bool(normalize)
 
-    def _export_validated(self, audio: np.ndarray, path: Path, rate: int, subtype: str, normalize: bool) -> ExportResult:
-        pending, decision = self._write_pending(audio, path, rate, subtype, normalize)
-        return ExportResult(str(path), pending.commit(), decision)
+    def _export_validated(
+        self, audio: np.ndarray, path: Path, rate: int, subtype: str, normalize: bool, plan: Optional[_Plan] = None
+    ) -> ExportResult:
+        pending, decision, delivered = self._write_pending(audio, path, rate, subtype, normalize, plan)
+        if plan is not None and plan.peaks_samples_per_pixel:
+            from .peaks import write_peaks_beside
+
+            try:
+                peaks_paths = write_peaks_beside(path, delivered.pop("peaks_audio"), delivered["sample_rate"],
+                                                 plan.peaks_samples_per_pixel)
+            except BaseException:
+                pending.discard()
+                raise
+            delivered["peaks_paths"] = peaks_paths
+        delivered.pop("peaks_audio", None)
+        return ExportResult(str(path), pending.commit(), decision, **delivered)
 
     def _write_pending(
-        self, audio: np.ndarray, path: Path, rate: int, subtype: str, normalize: bool
-    ) -> Tuple[PendingOutput, GainDecision]:
-        """Measure, apply the gain and write a temporary file that the caller commits."""
+        self, audio: np.ndarray, path: Path, rate: int, subtype: str, normalize: bool, plan: Optional[_Plan] = None
+    ) -> Tuple[PendingOutput, GainDecision, dict]:
+        """Measure, apply the gain and write a temporary file that the caller commits; the
+        decision and the :class:`ExportResult` fields that describe what was written."""
+        if plan is not None and plan.fmt.name != "WAV":
+            return self._write_encoded(audio, path, rate, normalize, plan)
         import soundfile
 
-        audio, gain, decision = self._apply_gain(audio, rate, normalize, subtype)
-        frames = _interleaved_samples(audio, gain, subtype)
+        target, ceiling = (self.target_lufs, self.true_peak_ceiling) if plan is None else (plan.target_lufs, plan.ceiling)
+        measure_always = plan is not None and plan.tags is not None
+        audio, gain, decision, report = self._apply_gain(audio, rate, normalize, subtype, target, ceiling, measure_always)
+        frames = self._pcm_frames(audio, gain, subtype, plan)
         data_bytes = frames.size * _BYTES_PER_SAMPLE[subtype]
         container = "WAV" if data_bytes < _WAV_LIMIT_BYTES else "RF64"
         pending = PendingOutput(path)
@@ -259,32 +357,117 @@ class AudioExporter:
             pending.check()  # under python -O too, where soundfile's own check is gone
         except BaseException as exc:
             pending.fail(exc)
-        return pending, decision
+        delivered = {"format": "WAV", "encoding": subtype, "sample_rate": rate, "frames": int(audio.shape[1]),
+                     "loudness": _shifted(report, decision.gain_db)}
+        if plan is not None:
+            if plan.tags is not None:
+                self._append_wav_tags(pending, plan, delivered, audio.shape[0], subtype)
+            if plan.peaks_samples_per_pixel:
+                delivered["peaks_audio"] = audio if gain == 1.0 else audio * np.float32(gain)
+        return pending, decision, delivered
 
-    def _apply_gain(self, audio: np.ndarray, sample_rate: int, normalize: bool, subtype: str):
-        """(audio to write, linear gain for it, decision). At any scale: audio whose peak lies
-        outside [2**-20, 2**20] is written from a copy scaled by a power of two (exact), with
-        the gain adjusted by the same dB; the decision describes the input as given."""
+    @staticmethod
+    def _pcm_frames(audio: np.ndarray, gain: float, subtype: str, plan: Optional[_Plan]) -> np.ndarray:
+        if subtype == "PCM_16" and (plan is None or plan.dither):
+            from ._dither import tpdf_pcm16
+
+            return tpdf_pcm16(audio, gain)
+        return _interleaved_samples(audio, gain, subtype)
+
+    @staticmethod
+    def _append_wav_tags(pending: PendingOutput, plan: _Plan, delivered: dict, channels: int, subtype: str) -> None:
+        from .tags.riff import append_chunks, metadata_chunks
+
+        tags = plan.tags.replace(loudness=delivered["loudness"])
+        bits = {"PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32}[subtype]
+        try:
+            append_chunks(pending.handle, metadata_chunks(tags, delivered["sample_rate"], channels, delivered["frames"], bits))
+            pending.check()
+        except BaseException as exc:
+            pending.fail(exc)
+
+    def _write_encoded(
+        self, audio: np.ndarray, path: Path, rate: int, normalize: bool, plan: _Plan
+    ) -> Tuple[PendingOutput, GainDecision, dict]:
+        """FLAC, MP3, Opus or Vorbis: encode in memory, tag, write a temporary file."""
+        from .formats import delivery_rate
+
+        out_rate = delivery_rate(plan.fmt, rate)
+        if plan.fmt.lossy:
+            data, decision, report, decoded = self._encode_to_ceiling(audio, rate, out_rate, normalize, plan)
+            frames, peaks_audio = decoded.shape[1], decoded
+        else:
+            data, decision, report, peaks_audio = self._encode_flac(audio, rate, normalize, plan)
+            frames = audio.shape[1]
+        if plan.tags is not None:
+            from .tags import tag_encoded
+
+            data = tag_encoded(data, plan.fmt.name, plan.tags.replace(loudness=report))
+        pending = PendingOutput(path)
+        try:
+            pending.handle.write(data)
+            pending.check()
+        except BaseException as exc:
+            pending.fail(exc)
+        delivered = {"format": plan.fmt.name, "encoding": plan.encoding, "sample_rate": out_rate,
+                     "frames": int(frames), "loudness": report}
+        if plan.peaks_samples_per_pixel:
+            delivered["peaks_audio"] = peaks_audio
+        return pending, decision, delivered
+
+    def _encode_flac(self, audio: np.ndarray, rate: int, normalize: bool, plan: _Plan):
+        import io
+
+        import soundfile
+
+        audio, gain, decision, report = self._apply_gain(
+            audio, rate, normalize, plan.encoding, plan.target_lufs, plan.ceiling, plan.tags is not None
+        )
+        frames = self._pcm_frames(audio, gain, plan.encoding, plan)
+        buffer = io.BytesIO()
+        with soundfile.SoundFile(buffer, "w", samplerate=rate, channels=audio.shape[0], subtype=plan.encoding,
+                                 format="FLAC", compression_level=0.5) as sound:
+            sound.write(frames)
+        peaks_audio = (audio * np.float32(gain)) if plan.peaks_samples_per_pixel else None
+        return buffer.getvalue(), decision, _shifted(report, decision.gain_db), peaks_audio
+
+    def _encode_to_ceiling(self, audio: np.ndarray, rate: int, out_rate: int, normalize: bool, plan: _Plan):
+        from ._lossy import encode_to_ceiling
+
+        return encode_to_ceiling(audio, rate, out_rate, plan, normalize and self.normalization_enabled)
+
+    def _apply_gain(
+        self, audio: np.ndarray, sample_rate: int, normalize: bool, subtype: str,
+        target: Optional[float] = None, ceiling: Optional[float] = None, measure_always: bool = False,
+    ):
+        """(audio to write, linear gain for it, :class:`GainDecision`, the input's LoudnessReport
+        or None). At any scale: audio whose peak lies outside [2**-20, 2**20] is written from a
+        copy scaled by a power of two (exact), with the gain adjusted by the same dB; the
+        decision and the report describe the input as given."""
+        target = self.target_lufs if target is None else target
+        ceiling = self.true_peak_ceiling if ceiling is None else ceiling
         exponent = rescale_exponent(audio)
-        offset_db = exponent * DB_PER_DOUBLING  # level of the scaled copy above the input's
-        scaled = np.ldexp(audio, exponent) if exponent else audio
+        report = None
         if normalize and self.normalization_enabled:
             report = _measure_validated(audio, sample_rate, exponent=exponent)
-            decision = plan_gain(report.integrated_lufs, report.true_peak_dbtp, self.target_lufs, self.true_peak_ceiling)
+            decision = plan_gain(report.integrated_lufs, report.true_peak_dbtp, target, ceiling)
             if decision.reason == "true_peak_cap":
                 logger.info(
                     "true-peak ceiling %.1f dBTP bound the gain: reached %.2f LUFS instead of %.2f LUFS",
-                    self.true_peak_ceiling, decision.output_lufs, self.target_lufs,
+                    ceiling, decision.output_lufs, target,
                 )
             elif decision.reason == "silent":
                 logger.info("audio below %.0f LUFS: written without normalization", ABSOLUTE_GATE_LUFS)
         else:
-            decision = self._clip_guard(audio, sample_rate, subtype, exponent)
+            decision, report = self._clip_guard(audio, sample_rate, subtype, ceiling, measure_always, exponent)
         if decision.gain_db == 0.0:
-            return audio, 1.0, decision  # unchanged
-        return scaled, 10.0 ** ((decision.gain_db - offset_db) / 20.0), decision
+            return audio, 1.0, decision, report  # unchanged
+        scaled = np.ldexp(audio, exponent) if exponent else audio
+        return scaled, 10.0 ** ((decision.gain_db - exponent * DB_PER_DOUBLING) / 20.0), decision, report
 
-    def _clip_guard(self, audio: np.ndarray, sample_rate: int, subtype: str, exponent: int) -> GainDecision:
+    def _clip_guard(
+        self, audio: np.ndarray, sample_rate: int, subtype: str, ceiling: float, measure_always: bool, exponent: int
+    ):
         """Without normalization, samples are kept, unless PCM would clip them."""
         peak = float(max(audio.max(), -audio.min()))
         if subtype == "FLOAT" and peak > _FLOAT32_MAX:
@@ -293,16 +476,17 @@ class AudioExporter:
                 "normalize it, or scale it below 3.4e38"
             )
         if subtype == "FLOAT" or peak <= 1.0:
-            return GainDecision(0.0, "disabled", math.nan, math.nan, math.nan)
+            report = _measure_validated(audio, sample_rate, exponent=exponent) if measure_always else None
+            return GainDecision(0.0, "disabled", math.nan, math.nan, math.nan), report
         report = _measure_validated(audio, sample_rate, exponent=exponent)
-        gain_db = self.true_peak_ceiling - report.true_peak_dbtp
+        gain_db = ceiling - report.true_peak_dbtp
         logger.warning(
             "samples reach %.2f dBFS, beyond what %s can hold: lowered by %.2f dB to the %.1f dBTP ceiling",
-            20 * math.log10(peak), subtype, -gain_db, self.true_peak_ceiling,
+            20 * math.log10(peak), subtype, -gain_db, ceiling,
         )
         return GainDecision(
-            gain_db, "clip_guard", report.integrated_lufs, report.integrated_lufs + gain_db, self.true_peak_ceiling
-        )
+            gain_db, "clip_guard", report.integrated_lufs, report.integrated_lufs + gain_db, ceiling
+        ), report
 
     # -- batch export ----------------------------------------------------------------------
 
@@ -360,7 +544,7 @@ class AudioExporter:
                 args = self._validate(audio_tensors[index], output_paths[index], sample_rate, bit_depth, normalize)
                 waiting.acquire()
                 try:
-                    pending, _ = self._write_pending(*args)
+                    pending, _, _ = self._write_pending(*args)
                 except BaseException:
                     waiting.release()
                     raise
@@ -397,6 +581,7 @@ class AudioExporter:
             "normalization_available": True,
             "normalization_enabled": self.normalization_enabled,
             "supported_bit_depths": list(SUPPORTED_BIT_DEPTHS),
+            "supported_formats": ["wav", "flac", "mp3", "opus", "ogg"],
             "true_peak_ceiling": self.true_peak_ceiling,
             "max_workers": self.max_workers,
         }

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Optional, Sequence
 
@@ -347,10 +347,15 @@ def _measure_validated(
     """:func:`measure_loudness` of audio that :func:`as_audio_array` already returned, at any
     scale (``exponent``: its :func:`rescale_exponent`, where the caller has it already)."""
     exponent = rescale_exponent(array) if exponent is None else exponent
-    if exponent:
-        return _shifted(_measure_in_range(np.ldexp(array, exponent), sample_rate, channel_weights),
-                        -exponent * DB_PER_DOUBLING)
-    return _measure_in_range(array, sample_rate, channel_weights)
+    if not exponent:
+        return _measure_in_range(array, sample_rate, channel_weights)
+    report = shifted_report(_measure_in_range(np.ldexp(array, exponent), sample_rate, channel_weights),
+                            -exponent * DB_PER_DOUBLING)
+    if exponent > 0:
+        # A peak under 2**-20 (-120 dBFS) puts every block below the -70 LUFS absolute gate,
+        # whatever the channels and K-weighting: nothing is gated in, as at the original scale.
+        report = replace(report, integrated_lufs=-math.inf, loudness_range_lu=0.0)
+    return report
 
 
 def _measure_in_range(array: np.ndarray, sample_rate: int, channel_weights) -> LoudnessReport:
@@ -360,7 +365,7 @@ def _measure_in_range(array: np.ndarray, sample_rate: int, channel_weights) -> L
         return meter.report()
 
 
-def _shifted(report: LoudnessReport, db: float) -> LoudnessReport:
+def shifted_report(report: LoudnessReport, db: float) -> LoudnessReport:
     """``report`` of audio scaled by ``db`` decibels (the loudness range does not change)."""
     return LoudnessReport(
         integrated_lufs=report.integrated_lufs + db,

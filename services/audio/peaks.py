@@ -5,18 +5,26 @@
 sample of each channel in turn, as 16-bit signed integers (full scale 32767). peaks.js
 reads it as it is; other players take ``data`` in pairs. The file is read in blocks, so
 the memory used does not grow with its length.
+
+The binary ``.dat`` form (:func:`peaks_dat`) is audiowaveform's version 2: a 24-byte
+little-endian header (int32 version 2, uint32 flags 0 = 16-bit, int32 sample rate, int32
+samples per pixel, uint32 length in pixels, int32 channels), then the same int16 values.
+An export that has the audio in memory computes them from it (:func:`array_peaks`).
 """
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Any, Dict
+import struct
+from pathlib import Path
+from typing import Any, Dict, Tuple
 
 import numpy as np
 
 from ._reader import AudioFile, block_frames_for
 
-__all__ = ["MAX_POINTS", "waveform_peaks"]
+__all__ = ["MAX_POINTS", "array_peaks", "peaks_dat", "waveform_peaks", "write_peaks_beside"]
 
 MAX_POINTS = 20000
 _FULL_SCALE = 32767
@@ -53,12 +61,62 @@ def waveform_peaks(path: Any, points: int = 1000) -> Dict[str, Any]:
         if carry.shape[1]:  # the last, partial pixel
             parts.append(_pixel_extremes(carry, carry.shape[1]))
     extremes = np.concatenate(parts) if parts else np.zeros((0, header.channels, 2), dtype=np.int32)
+    return _document(extremes, header.channels, header.sample_rate, samples_per_pixel)
+
+
+def _document(extremes: np.ndarray, channels: int, sample_rate: int, samples_per_pixel: int) -> Dict[str, Any]:
     return {
         "version": 2,
-        "channels": int(header.channels),
-        "sample_rate": int(header.sample_rate),
+        "channels": int(channels),
+        "sample_rate": int(sample_rate),
         "samples_per_pixel": int(samples_per_pixel),
         "bits": 16,
         "length": int(extremes.shape[0]),
         "data": extremes.reshape(-1).tolist(),
     }
+
+
+def array_peaks(audio: np.ndarray, sample_rate: int, samples_per_pixel: int) -> Dict[str, Any]:
+    """Peaks (the JSON document) of (channels, samples) float audio at ``samples_per_pixel``."""
+    if isinstance(samples_per_pixel, bool) or not isinstance(samples_per_pixel, int) or samples_per_pixel < 1:
+        raise ValueError(f"samples_per_pixel must be a positive int; got {samples_per_pixel!r}")
+    channels, frames = audio.shape
+    whole = frames - frames % samples_per_pixel
+    parts = [_pixel_extremes(audio[:, :whole], samples_per_pixel)] if whole else []
+    if whole < frames:
+        parts.append(_pixel_extremes(audio[:, whole:], frames - whole))
+    extremes = np.concatenate(parts) if parts else np.zeros((0, channels, 2), dtype=np.int32)
+    return _document(extremes, channels, sample_rate, samples_per_pixel)
+
+
+def peaks_dat(document: Dict[str, Any]) -> bytes:
+    """The audiowaveform binary (version 2) form of a peaks JSON document."""
+    header = struct.pack(
+        "<iIiiIi", 2, 0, document["sample_rate"], document["samples_per_pixel"], document["length"],
+        document["channels"],
+    )
+    return header + np.asarray(document["data"], dtype="<i2").tobytes()
+
+
+def peaks_paths_for(path: Any) -> Tuple[Path, Path]:
+    """``x/gen_1.mp3`` -> (``x/gen_1.peaks.json``, ``x/gen_1.peaks.dat``)."""
+    path = Path(path)
+    return path.with_suffix(".peaks.json"), path.with_suffix(".peaks.dat")
+
+
+def write_peaks_beside(path: Any, audio: np.ndarray, sample_rate: int, samples_per_pixel: int) -> Tuple[str, str]:
+    """Write the peaks of ``audio`` as JSON and .dat beside ``path`` (atomically); their paths."""
+    from ._atomic import PendingOutput
+
+    document = array_peaks(audio, sample_rate, samples_per_pixel)
+    written = []
+    for target, payload in zip(peaks_paths_for(path), (json.dumps(document).encode(), peaks_dat(document))):
+        pending = PendingOutput(target)
+        try:
+            pending.handle.write(payload)
+        except BaseException:
+            pending.discard()
+            raise
+        pending.commit()
+        written.append(str(target))
+    return tuple(written)

@@ -109,7 +109,7 @@ def test_generate_track_records_a_finished_measured_track(workspace):
 
     steps = []
     result = generate_track("dark techno in A minor at 128 BPM", duration=8.0, seed=7, on_step=steps.append)
-    assert steps == ["record", "generate", "export", "analyse", "complete"]
+    assert steps == ["record", "generate", "analyse", "export", "complete"]
     info = soundfile.info(result.file_path)
     assert (info.samplerate, info.channels, info.subtype) == (32000, 2, "PCM_16")
     assert result.file_path.startswith(str(workspace / "outputs"))
@@ -142,7 +142,7 @@ class _ExplodingEngine:
 
 
 class _ExplodingExtractor:
-    def extract_metadata(self, path, compute_stats=True, bpm_hint=None):
+    def extract_metadata_from_tensor(self, audio, sample_rate, compute_stats=True, bpm_hint=None):
         raise ValueError("analysis crashed")
 
 

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import shutil
+import struct
 import subprocess
 
 import numpy as np
@@ -148,6 +149,34 @@ def test_peaks_describe_the_waveform(service, tmp_path):
             assert abs(data[pixel, channel, 1] - chunk[:, channel].max()) <= 1
     assert service.client.get(accepted["links"]["peaks"], params={"points": 100},
                               headers={"If-None-Match": response.headers["etag"]}).status_code == 304
+    binary = service.client.get(accepted["links"]["peaks"], params={"points": 100, "format": "dat"}).content
+    # audiowaveform .dat v2: int32 version, uint32 flags, int32 rate, int32 spp, uint32 length, int32 channels
+    assert struct.unpack_from("<iIiiIi", binary) == (2, 0, 32000, spp, length, 2)
+    assert list(struct.unpack_from(f"<{len(peaks['data'])}h", binary, 24)) == peaks["data"]
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffmpeg/ffprobe not installed")
+def test_an_mp3_for_spotify_with_peaks_beside_it(service, tmp_path):
+    """The request's format, preset and peaks reach the job: an MP3 that ffprobe reads with
+    its BPM and key, under the ceiling once decoded, and the peaks written at generation,
+    served as JSON and as audiowaveform's binary .dat without decoding the audio again."""
+    accepted = service.submit("deep house in A minor at 124 BPM", duration=6, seed=3, format="mp3",
+                              preset="spotify", peaks=512)
+    record = service.wait_for_status(accepted["id"], "completed")
+    audio = service.client.get(accepted["links"]["audio"])
+    assert audio.status_code == 200 and audio.headers["content-type"] == "audio/mpeg"
+    (mp3,) = [path for path in output_files(tmp_path) if path.suffix == ".mp3"]
+    tags = json.loads(subprocess.run(["ffprobe", "-v", "error", "-show_format", "-of", "json", str(mp3)],
+                                     check=True, capture_output=True, text=True).stdout)["format"]["tags"]
+    assert (tags["TBPM"], tags["TKEY"]) == ("124", "Am")
+    assert (record["status"], record["format"], record["preset"]) == ("completed", "mp3", "spotify")
+    peaks = service.client.get(accepted["links"]["peaks"])
+    assert peaks.status_code == 200 and peaks.json()["samples_per_pixel"] == 512
+    assert peaks.json()["sample_rate"] == 32000 and peaks.json()["channels"] == 2
+    binary = service.client.get(accepted["links"]["peaks"], params={"format": "dat"})
+    assert binary.headers["content-type"] == "application/octet-stream"
+    assert struct.unpack_from("<iIiiIi", binary.content) == (2, 0, 32000, 512, peaks.json()["length"], 2)
+    assert len(binary.content) == 24 + 2 * len(peaks.json()["data"])
 
 
 def test_pages_follow_the_cursor_newest_first(service):
@@ -180,6 +209,8 @@ def test_pages_follow_the_cursor_newest_first(service):
     ({"prompt": "house", "seed": -1}, "seed"),
     ({"prompt": "house", "bit_depth": "PCM_8"}, "bit_depth"),
     ({"prompt": "house", "tempo": 120}, "tempo"),
+    ({"prompt": "house", "format": "aac"}, "format"),
+    ({"prompt": "house", "format": "mp3", "bit_depth": "PCM_24"}, "bit_depth"),
     ({}, "prompt"),
 ])
 def test_invalid_requests_are_422_naming_the_field(service, body, field):

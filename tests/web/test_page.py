@@ -163,7 +163,7 @@ def test_generate_shows_progress_then_the_new_track_ready_to_play(page, service)
     # sends the state when it looks, so a step of a few milliseconds may be passed over),
     # completed last.
     trail = job.locator(".job-trail").inner_text().split(" → ")
-    steps = ["Starting", "Generating", "Exporting", "Analysing", "Finishing"]
+    steps = ["Starting", "Generating", "Analysing", "Exporting", "Finishing"]
     assert trail[0] == "Queued (position 1)" and trail[-1] == "Completed", trail
     assert "Generating" in trail and trail[1:-1] == [step for step in steps if step in trail], trail
     assert service.record(blocker["id"])["status"] == "completed"

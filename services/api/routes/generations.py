@@ -40,7 +40,8 @@ def _url(request: Request) -> str:
 
 def _engine_field(message: str) -> str:
     """Which request field an engine or exporter refusal is about."""
-    for name in ("duration", "seed", "bit_depth", "prompt"):
+    for name in ("duration", "seed", "bit_depth", "prompt", "format", "preset", "mp3_mode", "dither", "loop_bars",
+                 "name_template", "peaks"):
         if message.startswith(name):
             return name
     return "prompt"  # e.g. a tempo the backend cannot play, stated in the prompt
@@ -60,7 +61,8 @@ def submit(body: GenerationRequest, request: Request, response: Response):
     from ...storage import StorageValueError
 
     try:
-        generation = request.app.state.dispatcher.submit(body.prompt, body.duration, body.seed, body.bit_depth)
+        generation = request.app.state.dispatcher.submit(body.prompt, body.duration, body.seed, body.bit_depth,
+                                                         body.delivery())
     except QueueFullError as exc:
         raise ApiProblem(429, "queue-full", str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
     except (GenerationRequestError, AudioValidationError, StorageValueError) as exc:
@@ -210,16 +212,40 @@ def download_audio(generation_id: str, request: Request, download: bool = False)
     return response
 
 
-@router.get("/generations/{generation_id}/peaks", response_model=Peaks, responses={**PROBLEMS, 410: {"model": Problem}})
-def waveform_peaks(generation_id: str, request: Request, points: int = Query(1000, ge=1, le=20000)):
-    """Waveform peaks for a player (audiowaveform JSON v2), about ``points`` pixels wide."""
+@router.get("/generations/{generation_id}/peaks", response_model=Peaks, responses={
+    **PROBLEMS, 410: {"model": Problem}, 200: {"content": {"application/json": {}, "application/octet-stream": {}}}})
+def waveform_peaks(generation_id: str, request: Request, points: int = Query(1000, ge=1, le=20000),
+                   format: Literal["json", "dat"] = Query("json", description="JSON, or audiowaveform's binary .dat")):
+    """Waveform peaks for a player (audiowaveform version 2), about ``points`` pixels wide;
+    the peaks written beside the file at generation (``peaks`` in the request) when there are
+    some, served as they are, without decoding the audio."""
     path, _ = _served_file(request, generation_id)
     stat = os.stat(path)
-    etag = f'"peaks-{stat.st_mtime_ns:x}-{stat.st_size:x}-{points}"'
+    beside = _beside(path, format)
+    version = f"{stat.st_mtime_ns:x}-{stat.st_size:x}-" + ("beside" if beside else str(points))
+    etag = f'"peaks-{version}-{format}"'
     headers = {"ETag": etag, "Cache-Control": "private, max-age=3600"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
-    return JSONResponse(_peaks(path, stat.st_mtime_ns, stat.st_size, points), headers=headers)
+    if beside:
+        return FileResponse(beside, media_type=_PEAKS_MEDIA[format], headers=headers)
+    document = _peaks(path, stat.st_mtime_ns, stat.st_size, points)
+    if format == "dat":
+        from ...audio.peaks import peaks_dat
+
+        return Response(peaks_dat(document), media_type=_PEAKS_MEDIA[format], headers=headers)
+    return JSONResponse(document, headers=headers)
+
+
+_PEAKS_MEDIA = {"json": "application/json", "dat": "application/octet-stream"}
+
+
+def _beside(path: str, format: str) -> Optional[str]:
+    """The peaks file written beside ``path`` at export in ``format``, if there is one."""
+    from ...audio.peaks import peaks_paths_for
+
+    candidate = peaks_paths_for(path)[0 if format == "json" else 1]
+    return str(candidate) if candidate.is_file() else None
 
 
 @lru_cache(maxsize=64)

@@ -45,7 +45,7 @@ export function progress({ status, step, queue_position: position }) {
   return status.charAt(0).toUpperCase() + status.slice(1);
 }
 
-const ORDER = ["queued", "starting", "generate", "export", "analyse", "complete"];
+const ORDER = ["queued", "starting", "generate", "analyse", "export", "complete"];
 
 /** 0..1: how far along a job is. */
 export function fraction({ status, step }) {
