@@ -13,7 +13,9 @@ runner inside ``serve``, a Procrastinate worker) runs the same code:
   3. the record ``processing`` under a lease (:mod:`services.jobs.lifecycle`);
   4. audio from the generation engine;
   5. a loudness-normalized WAV at the job's path (AudioExporter, atomic);
-  6. metadata from the written file, with the prompt's tempo as the BPM hint;
+  6. metadata from the written file, with the prompt's tempo as the BPM hint; for the
+     procedural engine, the tempo and key it rendered are the track's (``"rendered"``),
+     the analysis's stay under ``"measured"`` and a disagreement is logged;
   7. the record ``completed`` with the file size, generation time and metadata.
 
 Each step starts by recording it (``progress_step``) and checking that the job was not
@@ -261,6 +263,7 @@ def run_generation(
         seed_used = getattr(engine, "last_seed", seed)
         if seed_used is not None:
             metadata["seed"] = seed_used
+        metadata = _with_rendered_values(metadata, getattr(engine, "last_spec", None), job["job_id"])
         step("complete")
         with changing(generation_id, database_url) as session:
             lifecycle.owned(session, generation_id, owner)
@@ -292,6 +295,29 @@ def run_generation(
         prompt_bpm=prompt_spec.bpm,
         gain_db=export.gain.gain_db,
     )
+
+
+def _with_rendered_values(metadata: Dict[str, Any], spec: Any, job_id: Optional[str]) -> Dict[str, Any]:
+    """Make the tempo and key the procedural engine rendered (``spec``, a SongSpec) the track's.
+
+    Adds ``"rendered"`` = {bpm, key, beats_per_bar, first_downbeat_seconds (0.0: bar 1 starts
+    at sample 0), source "procedural"}, keeps the analysis's four fields under
+    ``"measured"``, and reports the known values as ``bpm``/``key`` with confidence 1.0, so
+    the product never contradicts its own prompt. A measured tempo off by more than 4 % or
+    another key is logged as a warning. Without a spec (MusicGen) nothing changes.
+    """
+    if spec is None:
+        return metadata
+    rendered = {"bpm": float(spec.bpm), "key": str(spec.key), "beats_per_bar": int(spec.beats_per_bar),
+                "first_downbeat_seconds": 0.0, "source": "procedural"}
+    measured = {name: metadata.get(name) for name in ("bpm", "bpm_confidence", "key", "key_confidence")}
+    bpm = measured["bpm"]
+    if bpm is None or abs(bpm / rendered["bpm"] - 1.0) > 0.04 or measured["key"] != rendered["key"]:
+        logger.warning("generation %s: measured %s BPM, %s; the engine rendered %.2f BPM, %s",
+                       job_id, "no" if bpm is None else f"{bpm:.2f}", measured["key"] or "no key",
+                       rendered["bpm"], rendered["key"])
+    return {**metadata, "bpm": rendered["bpm"], "bpm_confidence": 1.0, "key": rendered["key"],
+            "key_confidence": 1.0, "measured": measured, "rendered": rendered}
 
 
 def _end_run(generation_id: str, owner: str, output_path: Path, exc: BaseException, database_url) -> None:
