@@ -2,8 +2,10 @@
 
 Method:
 
-1. Spectral peaks of a ~0.25 s Hann STFT (half overlap) between 50 and 2000 Hz, each
-   located by parabolic interpolation and added, by amplitude, to a 10-cent pitch
+1. Spectral peaks of a ~0.25 s Hann STFT (half overlap) between 50 and 2000 Hz; only
+   the peaks the previous frame also had (within a bin) are kept, a harmonic/percussive
+   split that drops drum hits and noise bursts (their peaks fall anywhere, once) and keeps
+   held notes. Each is located by parabolic interpolation and added, by amplitude, to a 10-cent pitch
    histogram folded to one octave (120 bins); peaks below 250 Hz also go to a bass
    histogram.
 2. At the end: the tuning (the histogram's circular mean offset within the semitone)
@@ -107,6 +109,7 @@ class KeyAnalyzer:
         self._loudest = 0.0
         self._closing: deque[np.ndarray] = deque(maxlen=self._segment_frames)
         self._last_sounding = -1
+        self._last_peaks: np.ndarray | None = None
         self._frames = 0
 
     @property
@@ -130,6 +133,7 @@ class KeyAnalyzer:
         is_peak = (middle > power[:, :-2]) & (middle >= power[:, 2:])
         is_peak &= middle > strongest[:, None] * 10 ** (-_PEAK_FLOOR_DB / 10)
         is_peak &= (strongest > _SILENCE_POWER)[:, None]
+        is_peak = self._sustained(is_peak)
         rows, cols = np.nonzero(is_peak)
         level = np.log(power[rows[:, None], cols[:, None] + np.arange(3)] + 1e-20)
         left, centre, right = level[:, 0], level[:, 1], level[:, 2]
@@ -149,6 +153,21 @@ class KeyAnalyzer:
         self.pitch += pitch.sum(axis=0)
         self.bass += bass.sum(axis=0)
         self._track_segments(strongest, pitch, bass)
+
+    def _sustained(self, is_peak: np.ndarray) -> np.ndarray:
+        """Keep the peaks that the previous frame also had (within a bin): the tones.
+
+        A harmonic/percussive split on the peaks: a drum hit or a noise burst puts its
+        peaks anywhere, once; a note holds its partials over frames. The first frame of a
+        stream has no previous one and keeps its peaks.
+        """
+        previous = np.concatenate((self._last_peaks[None, :] if self._last_peaks is not None
+                                   else is_peak[:1], is_peak[:-1]))
+        self._last_peaks = is_peak[-1].copy()
+        near = previous.copy()
+        near[:, 1:] |= previous[:, :-1]
+        near[:, :-1] |= previous[:, 1:]
+        return is_peak & near
 
     def _track_segments(self, strongest: np.ndarray, pitch: np.ndarray, bass: np.ndarray) -> None:
         """Keep the opening frames and the last sounding frames (for the tonic evidence)."""
