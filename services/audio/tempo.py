@@ -263,7 +263,7 @@ def _estimate(envelope: np.ndarray, frame_rate: float, hint: float | None) -> Te
         threshold *= _PEAKY_CLARITY_SHARE
     if clarity < threshold:
         return NO_TEMPO
-    window = np.exp([_range_score(bpm) for bpm in bpms])
+    window = np.exp(_range_score(bpms))
     pulse = 60.0 * frame_rate / bpms[int(np.argmax(salience * window))]
     levels = _levels(onset, acf, pulse, frame_rate)
     chosen = int(np.argmax([level.score for level in levels]))
@@ -308,7 +308,7 @@ def _levels(onset: np.ndarray, acf: np.ndarray, pulse: float, frame_rate: float)
     levels = []
     for period, bpm in zip(periods[keep], bpms[keep]):
         features = _level_features(smooth, acf, period)
-        levels.append(_Level(float(period), math.exp(features[0]), float(features @ _WEIGHTS) + _range_score(bpm),
+        levels.append(_Level(float(period), math.exp(features[0]), float(features @ _WEIGHTS + _range_score(bpm)),
                              bool(features[2] > _STRADDLE)))
     return levels
 
@@ -336,10 +336,11 @@ def _level_features(onset: np.ndarray, acf: np.ndarray, period: float) -> np.nda
     return np.array([math.log(salience), quarter, third, half])
 
 
-def _range_score(bpm: float) -> float:
-    """0 inside the range where beats are felt (``_RANGE_BPM``), falling off outside it."""
+def _range_score(bpm):
+    """0 inside the range where beats are felt (``_RANGE_BPM``), falling off outside it
+    (a log2-normal tail of ``_RANGE_OCTAVES``); ``bpm`` a number or an array."""
     low, high = _RANGE_BPM
-    octaves = max(math.log2(low / bpm), math.log2(bpm / high), 0.0)
+    octaves = np.maximum(np.maximum(np.log2(low / np.asarray(bpm, dtype=float)), np.log2(np.asarray(bpm) / high)), 0.0)
     return -0.5 * (octaves / _RANGE_OCTAVES) ** 2
 
 
