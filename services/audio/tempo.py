@@ -80,7 +80,7 @@ _WEIGHTS = np.array([1.0, -2.0, -1.0, -0.25])
 _RATIOS = np.array([4.0, 3.0, 2.0, 1.5, 4 / 3, 1.0, 3 / 4, 2 / 3, 1 / 2, 1 / 3, 1 / 4])
 _HINT_OCTAVES = 0.3        # a hint picks a supported level at most this far from it
 _HINT_SUPPORT = 0.5        # ... whose periodicity is at least this share of the chosen's
-_STRADDLE = 0.8            # ... and whose third-of-the-way strength is below this share of its beats'
+_STRADDLE = 0.8            # ... and whose third-of-the-way strength is below this share of its beats
 # score gap between the chosen level and the next -> share within 4 % of the label, observed on
 # the development split (117 tracks; bins 0-0.08, 0.08-0.25, 0.25-0.35, 0.35+), interpolated
 _CALIBRATION = (np.array([0.04, 0.16, 0.30, 0.45]), np.array([0.35, 0.67, 0.92, 0.98]))
@@ -362,7 +362,7 @@ def _nearest_supported(levels: list[_Level], chosen: int, hint_period: float) ->
 
 
 def _score_gap(levels: list[_Level], chosen: int) -> float:
-    """How far the chosen level's score lies above the best other level's (0 when alone)."""
+    """How far the chosen level's score lies above the best other level's (no other: sure)."""
     others = [level.score for index, level in enumerate(levels) if index != chosen]
     return levels[chosen].score - max(others) if others else _CALIBRATION[0][-1]
 
