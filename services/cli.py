@@ -189,8 +189,7 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
     return 0
 
 
-def _generation_row(generation) -> List[str]:
-    data = generation.to_dict()
+def _generation_row(data: dict) -> List[str]:
     created = data.get("created_at")
     metadata = data.get("metadata") or {}
     return [
@@ -201,12 +200,15 @@ def _generation_row(generation) -> List[str]:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    from .storage import get_all_generations, get_session
+    dicts = _history_from_sqlite(args)
+    if dicts is None:  # PostgreSQL, a schema to migrate or a job to recover: SQLAlchemy
+        _recover_quietly()
+        from .storage import get_all_generations, get_session
 
-    with get_session(readonly=True) as session:
-        generations = get_all_generations(session, limit=args.limit, offset=args.offset, status=args.status)
-        dicts = [g.to_dict() for g in generations]
-        rows = [_generation_row(g) for g in generations]
+        with get_session(readonly=True) as session:
+            generations = get_all_generations(session, limit=args.limit, offset=args.offset, status=args.status)
+            dicts = [g.to_dict() for g in generations]
+    rows = [_generation_row(data) for data in dicts]
     if args.json:
         _print_json(dicts)
     elif not rows:
@@ -214,6 +216,18 @@ def _cmd_history(args: argparse.Namespace) -> int:
     else:
         _print_table(["id", "status", "created (UTC)", "duration", "BPM", "key", "prompt"], rows)
     return 0
+
+
+def _history_from_sqlite(args: argparse.Namespace) -> Optional[List[dict]]:
+    """The rows read with ``sqlite3`` alone (no SQLAlchemy import), or None when that path
+    cannot answer (see :mod:`services.storage.sqlite_reads`)."""
+    from .config import get_settings
+    from .storage.sqlite_reads import list_generations, sqlite_file
+
+    path = sqlite_file(get_settings().database_url)
+    if path is None:
+        return None
+    return list_generations(path, limit=args.limit, offset=args.offset, status=args.status)
 
 
 def _find_generation(session, identifier: str):
@@ -494,8 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Commands that open the history: each first re-queues or fails the jobs whose process died.
-_RECOVERING_COMMANDS = ("generate", "history", "show")
+# Commands that open the history: each first re-queues or fails the jobs whose process died
+# (``history`` does it itself, when a job is processing).
+_RECOVERING_COMMANDS = ("generate", "show")
 
 
 def _recover_quietly() -> None:

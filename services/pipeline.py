@@ -251,7 +251,7 @@ def run_generation(
 
     try:
         step("generate")
-        audio, generation_time = engine.generate_audio(job["prompt"], duration=duration, seed=seed)
+        audio, generation_time = _generate(engine, job["prompt"], duration, seed)
         step("export")
         exporter = exporter or AudioExporter()
         export = exporter.export(audio, output_path, sample_rate=engine.sample_rate, bit_depth=bit_depth)
@@ -318,6 +318,16 @@ def _with_rendered_values(metadata: Dict[str, Any], spec: Any, job_id: Optional[
                        rendered["bpm"], rendered["key"])
     return {**metadata, "bpm": rendered["bpm"], "bpm_confidence": 1.0, "key": rendered["key"],
             "key_confidence": 1.0, "measured": measured, "rendered": rendered}
+
+
+def _generate(engine: Any, prompt: str, duration: float, seed: Optional[int]):
+    """``(audio, seconds)``: a NumPy array from an engine that offers ``generate_array``
+    (the procedural backend then never imports torch), else the spec's ``generate_audio``."""
+    generate_array = getattr(engine, "generate_array", None)
+    if generate_array is None:
+        return engine.generate_audio(prompt, duration=duration, seed=seed)
+    result = generate_array(prompt, duration=duration, seed=seed)
+    return result.audio, result.generation_time
 
 
 def _end_run(generation_id: str, owner: str, output_path: Path, exc: BaseException, database_url) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _fft as fft
 from ._arrays import as_audio_array
 
 __all__ = ["FrameStream", "as_mono_block", "power_spectra"]
@@ -69,10 +70,8 @@ def power_spectra(frames: np.ndarray, window: np.ndarray, n_fft: int | None = No
     ``window`` has the frame length; ``n_fft`` (>= frame length) zero-pads. Powers are
     float32, shape (batch, n_fft // 2 + 1).
     """
-    from scipy import fft as sp_fft
-
     step = max(1, _CHUNK_SAMPLES // (n_fft or len(window)))
     for start in range(0, len(frames), step):
         batch = frames[start:start + step] * window
-        spectrum = sp_fft.rfft(batch, n=n_fft, axis=1, overwrite_x=True)
+        spectrum = fft.rfft(batch, n=n_fft, axis=1)
         yield start, spectrum.real ** 2 + spectrum.imag ** 2

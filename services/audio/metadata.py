@@ -54,6 +54,7 @@ from typing import Any, Dict, Iterable, Optional, Union
 import numpy as np
 
 from ..errors import AudioDecodeError, AudioValidationError
+from . import _fft as fft
 from ._arrays import MAX_CHANNELS, as_audio_array, validate_sample_rate
 from ._blas import single_threaded_blas
 from ._reader import AudioFile, FileHeader, array_blocks, block_frames_for
@@ -140,9 +141,10 @@ class AudioMetadataExtractor:
             if self._decodes(compute_stats):
                 _check_analysable(header)
             blocks = audio_file.blocks(block_frames_for(header.sample_rate, self.block_seconds))
-            result.update(
-                self._analyse(blocks, header.sample_rate, header.channels, compute_stats, hint)
-            )
+            with fft.sized_for(header.frames / header.sample_rate):
+                result.update(
+                    self._analyse(blocks, header.sample_rate, header.channels, compute_stats, hint)
+                )
         return result
 
     def extract_metadata_from_tensor(
@@ -172,7 +174,8 @@ class AudioMetadataExtractor:
             "frames": frames,
         }
         blocks = array_blocks(audio, block_frames_for(rate, self.block_seconds))
-        result.update(self._analyse(blocks, rate, channels, compute_stats, hint))
+        with fft.sized_for(frames / rate):
+            result.update(self._analyse(blocks, rate, channels, compute_stats, hint))
         return result
 
     def get_info(self) -> Dict[str, Any]:

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import AudioValidationError
+from . import _fft as fft
 from ._arrays import as_audio_array, validate_sample_rate
 from ._spectral import FrameStream, as_mono_block, power_spectra
 
@@ -211,13 +212,11 @@ def _prepare(envelope: np.ndarray, frame_rate: float) -> np.ndarray:
 
 def _autocorrelation(onset: np.ndarray, max_lag: int) -> np.ndarray:
     """Unbiased autocorrelation of the mean-removed curve for lags 0..max_lag, r[0] = 1."""
-    from scipy import fft as sp_fft
-
     x = onset - onset.mean()
     n = len(x)
-    size = sp_fft.next_fast_len(2 * n)
-    spectrum = sp_fft.rfft(x, size)
-    acf = sp_fft.irfft(spectrum.real ** 2 + spectrum.imag ** 2, size)[: max_lag + 1]
+    size = fft.next_fast_len(2 * n)
+    spectrum = fft.rfft(x, size)
+    acf = fft.irfft(spectrum.real ** 2 + spectrum.imag ** 2, size)[: max_lag + 1]
     acf /= np.arange(n, n - max_lag - 1, -1)
     return acf / acf[0] if acf[0] > 0 else acf * 0.0
 

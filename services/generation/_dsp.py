@@ -11,23 +11,9 @@ from typing import Optional
 
 import numpy as np
 
+from ..audio._fft import next_fast_len as fast_length  # smallest 2^a 3^b 5^c >= n
+
 __all__ = ["fast_length", "butterworth_gain", "fft_filter"]
-
-
-def fast_length(n: int) -> int:
-    """Smallest 5-smooth integer (2^a 3^b 5^c) >= ``n``: a fast FFT size."""
-    best = 1 << max(0, (int(n) - 1).bit_length())
-    power5 = 1
-    while power5 < best:
-        power35 = power5
-        while power35 < best:
-            candidate = power35
-            while candidate < n:
-                candidate *= 2
-            best = min(best, candidate)
-            power35 *= 3
-        power5 *= 5
-    return best
 
 
 def butterworth_gain(

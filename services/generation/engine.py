@@ -1,5 +1,9 @@
 """``MusicGenerationEngine``: a text prompt in, stereo audio (a torch tensor) out.
 
+``generate_audio`` and ``generate`` return the spec's torch tensor; ``generate_array``
+returns the same samples as a NumPy array and imports torch only for the MusicGen
+backend (the pipeline's path: a cold procedural job never pays for ``import torch``).
+
 Two backends:
 
 - ``"procedural"`` (the default): renders drums, bass, chords and melody offline on any
@@ -18,7 +22,7 @@ import math
 import numbers
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 import numpy as np
@@ -36,7 +40,8 @@ _MAX_SEED = 2**63 - 1
 
 @dataclass(frozen=True)
 class GenerationResult:
-    """One generation: ``audio`` float32 tensor (2, samples) at ``sample_rate`` Hz,
+    """One generation: ``audio`` float32 (2, samples) at ``sample_rate`` Hz (a torch tensor
+    from :meth:`MusicGenerationEngine.generate`, a NumPy array from ``generate_array``),
     ``generation_time`` in seconds, the ``seed`` used, what the prompt stated
     (``prompt_spec``) and, for the procedural backend, the resolved ``song`` (a ``SongSpec``:
     bpm, key, genre, time signature...; None for MusicGen)."""
@@ -140,14 +145,26 @@ class MusicGenerationEngine:
         as ``result.seed`` and ``engine.last_seed``. Raises ``TypeError`` for wrong types and
         :class:`~services.errors.GenerationRequestError` (a ``ValueError``) for an empty
         prompt, a duration that is not finite, <= 0 or above :attr:`max_duration`, or a
-        stated tempo outside 30-300 BPM.
+        stated tempo outside 30-300 BPM. ``result.audio`` is a torch tensor; the pipeline
+        uses :meth:`generate_array`, which never imports torch for the procedural backend.
+        """
+        import torch
+
+        result = self.generate_array(prompt, duration, seed)
+        result = replace(result, audio=torch.from_numpy(result.audio))  # shares the memory
+        self.last_result = result
+        return result
+
+    def generate_array(self, prompt: str, duration: float = 16.0, seed: Optional[int] = None) -> GenerationResult:
+        """As :meth:`generate`, but ``result.audio`` is a float32 NumPy array (2, samples).
+
+        The procedural backend renders NumPy arrays, so this path imports no torch (a cold
+        ``dgx-music generate`` saves seconds); MusicGen's output is copied off its device.
         """
         spec = self.validate_request(prompt, duration, seed)
         seconds = float(duration)
         seed = secrets.randbits(32) if seed is None else int(seed)
         samples = int(round(seconds * self.sample_rate))
-
-        import torch
 
         started = time.perf_counter()
         if self.backend == "procedural":
@@ -159,10 +176,9 @@ class MusicGenerationEngine:
         audio = _stereo_of_length(audio, samples)
         if not np.isfinite(audio).all():
             raise GenerationError(f"the {self.backend} backend produced non-finite samples for {prompt!r}")
-        tensor = torch.from_numpy(audio)
         elapsed = time.perf_counter() - started
 
-        result = GenerationResult(tensor, self.sample_rate, elapsed, seed, self.backend,
+        result = GenerationResult(audio, self.sample_rate, elapsed, seed, self.backend,
                                   self.model_name, spec, song)
         self.last_seed = seed
         self.last_result = result

@@ -30,15 +30,15 @@ IDLE_POLL_SECONDS = 1.0
 
 
 def warm_up(engine) -> None:
-    """Load now what a runner's first job would load (torch, the analysis libraries; a
-    procedural engine renders a quarter second), so that job does not pay seconds of
-    imports. A MusicGen engine's model still loads at its first job."""
+    """Load now what a runner's first job would load (the analysis libraries; a procedural
+    engine renders a quarter second on NumPy, without torch; MusicGen's torch), so that job
+    does not pay the imports. A MusicGen engine's model still loads at its first job."""
     import soundfile  # noqa: F401  (the exporter's and reader's library)
 
     from ..audio import AudioMetadataExtractor
 
     if getattr(engine, "backend", None) == "procedural":
-        audio, _ = engine.generate_audio("warm-up", duration=0.25, seed=0)
+        audio = engine.generate_array("warm-up", duration=0.25, seed=0).audio
         AudioMetadataExtractor(extract_bpm=True, extract_key=True).extract_metadata_from_tensor(
             audio, engine.sample_rate, compute_stats=True)
     else:

@@ -222,7 +222,8 @@ def _migrated_entry(database_url: Union[str, URL, None]) -> _Entry:
         return entry
     with _lock:
         if not entry.migrated:
-            _migrate(entry.engine, schema.upgrade_to_head)
+            if not schema.is_current(entry.engine):  # Alembic only when a migration must run
+                _migrate(entry.engine, schema.upgrade_to_head)
             entry.migrated = True
     return entry
 

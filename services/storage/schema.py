@@ -1,6 +1,8 @@
 """Alembic, driven from code: the migration scripts ship inside the package.
 
-``upgrade_to_head`` is what :func:`services.storage.init_db` runs; it is safe when
+``upgrade_to_head`` is what :func:`services.storage.init_db` runs when the schema is
+behind (:func:`is_current` first reads the stored revision with one query and compares
+it with :data:`HEAD_REVISION`, so a current database costs no Alembic import); it is safe when
 several processes start on a fresh database at once (SQLite: the migration runs in a
 ``BEGIN IMMEDIATE`` transaction; PostgreSQL: under a transaction-level advisory lock).
 Developers create new revisions with the Alembic command line::
@@ -13,13 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from sqlalchemy import text
-
 if TYPE_CHECKING:  # pragma: no cover
     from alembic.config import Config
     from sqlalchemy.engine import Connection, Engine
 
 __all__ = [
+    "HEAD_REVISION",
     "READONLY_OPTION",
     "SCRIPT_LOCATION",
     "alembic_config",
@@ -27,10 +28,15 @@ __all__ = [
     "downgrade_to_base",
     "head_revision",
     "include_name",
+    "is_current",
     "upgrade_to_head",
 ]
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
+
+# The newest revision in migrations/versions (a test holds it equal to Alembic's head):
+# known statically, so the start-up check needs neither Alembic nor the scripts.
+HEAD_REVISION = "0003"
 
 # Execution option of read-only connections: SQLite begins them DEFERRED, not IMMEDIATE.
 READONLY_OPTION = "dgx_music_readonly"
@@ -72,8 +78,24 @@ def current_revision(engine: "Engine") -> Optional[str]:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def is_current(engine: "Engine") -> bool:
+    """True when the database is at :data:`HEAD_REVISION` (one read-only query; an empty
+    database, a missing ``alembic_version`` table or any failure reads False, and Alembic
+    then decides)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with engine.execution_options(**{READONLY_OPTION: True}).connect() as connection:
+            rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    except DBAPIError:
+        return False
+    return rows == [HEAD_REVISION]
+
+
 def _run(engine: "Engine", command_name: str, revision: str) -> None:
     from alembic import command
+    from sqlalchemy import text
 
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":

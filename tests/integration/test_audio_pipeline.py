@@ -138,6 +138,8 @@ class _ExplodingEngine:
     def generate_audio(self, prompt, duration=16.0, seed=None):
         raise RuntimeError("GPU fell off the bus")
 
+    generate_array = generate_audio  # the pipeline's NumPy path
+
 
 class _ExplodingExtractor:
     def extract_metadata(self, path, compute_stats=True, bpm_hint=None):
@@ -195,6 +197,9 @@ class _UnknownSpecEngine(_ExplodingEngine):
 
     def generate_audio(self, prompt, duration=16.0, seed=None):
         return self._engine.generate_audio(prompt, duration=duration, seed=seed)
+
+    def generate_array(self, prompt, duration=16.0, seed=None):
+        return self._engine.generate_array(prompt, duration=duration, seed=seed)
 
 
 def test_procedural_tracks_carry_the_tempo_and_key_they_were_rendered_at(workspace):
