@@ -340,3 +340,12 @@ def test_a_hint_picks_the_level_of_a_syncopated_loop():
     assert found.bpm == pytest.approx(90.0, abs=2 * BPM_TOLERANCE)
     assert found.confidence > 0.0
     assert estimate_tempo(out, SR, hint_bpm=120.0).bpm == pytest.approx(estimate_tempo(out, SR).bpm, abs=1e-9)
+
+
+@pytest.mark.parametrize("bpm", [68.5, 72.3, 78.9, 84.2])
+def test_slow_backbeat_is_not_read_at_double_tempo(bpm):
+    """Kick on 1 and 3, snare on 2 and 4, eighth-note hats at 68-85 BPM: the level is the
+    quarter note, not the hats' 137-170 (the old prior centred on 130 BPM read these double)."""
+    found = estimate_tempo(drum_loop(bpm, "rock", seconds=16.0), SR)
+    assert found.bpm == pytest.approx(bpm, abs=BPM_TOLERANCE)
+    assert found.confidence > 0.0
