@@ -319,11 +319,12 @@ def _level_features(onset: np.ndarray, acf: np.ndarray, period: float) -> np.nda
     1. ``quarter``: onset strength a quarter of the way between beats, relative to the
        beats (strong sixteenth-level events: the level is too slow, its halves are beats);
     2. ``third``: strength a third of the way (a dotted or triple grouping of the pulse:
-       the level straddles the beats).
+       the level straddles the beats);
+    3. ``half``: strength halfway between beats (its off-beats are beats too).
 
-    Other candidates (strength halfway between beats, alternation of every other beat,
-    the same in the kick and bass bands, onset density against the level) were tried on
-    the development split and did not help; see the README.
+    Other candidates (the alternation of every other beat, the same features in the kick
+    and bass bands below 150 Hz, the onset density against the level) were tried on the
+    development split and did not help; see the README.
     """
     profile = _phase_profile(onset, period, 48)
     top = int(np.argmax(profile))
