@@ -75,8 +75,8 @@ _MIN_ONSET = 1.0           # mean onset strength (nats over bands per frame) bel
                            # partials), the softest music of the corpus 2.3
 _RANGE_BPM = (70.0, 170.0)  # beats are felt in this range; no preference inside it
 _RANGE_OCTAVES = 0.2       # fall-off outside it (log2 standard deviation)
-# metrical-level score weights, set on the development split (see benchmarks/accuracy)
-# (log salience, quarter, third, half), see _level_features; chosen on the development split
+# metrical-level score weights (log salience, quarter, third, half; see _level_features),
+# chosen on the development split (see benchmarks/accuracy and the README)
 _WEIGHTS = np.array([1.0, -2.0, -1.0, -0.25])
 _RATIOS = np.array([4.0, 3.0, 2.0, 1.5, 4 / 3, 1.0, 3 / 4, 2 / 3, 1 / 2, 1 / 3, 1 / 4])
 _HINT_OCTAVES = 0.3        # a hint picks a supported level at most this far from it
