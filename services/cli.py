@@ -1,15 +1,20 @@
 """The ``dgx-music`` command: generate, analyze, normalize, history, show, files, db.
 
 A thin layer over the services: it parses arguments, calls one function, prints a
-table or JSON. Expected failures print one line (``dgx-music: error: ...``) and exit 1;
-usage errors exit 2 (argparse); Ctrl-C exits 130.
+table or JSON. Expected failures print one line (``dgx-music: error: ...``, naming the
+flag the user typed) and exit 1; usage errors exit 2 (argparse); Ctrl-C exits 130; a closed
+pipe (``| head``) ends the command quietly with 141. Text from files and prompts is escaped
+before it reaches a terminal; read-only commands create no file or folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
+import os
+import re
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -42,7 +47,18 @@ def _plain(value: Any) -> Any:
 
 
 def _print_json(value: Any) -> None:
-    print(json.dumps(_plain(value), indent=2, sort_keys=False))
+    print(json.dumps(_plain(value), indent=2, sort_keys=False))  # escapes control characters
+
+
+def _safe(value: Any) -> str:
+    """``value`` as text that cannot drive a terminal (control characters escaped)."""
+    from ._text import terminal_safe
+
+    return terminal_safe(value)
+
+
+def _absolute(path: Any) -> str:
+    return os.path.abspath(os.fspath(path))
 
 
 def _fmt(value: Any, spec: str = "", unit: str = "") -> str:
@@ -51,8 +67,15 @@ def _fmt(value: Any, spec: str = "", unit: str = "") -> str:
     return f"{value:{spec}}{unit}"
 
 
+def _with_confidence(value: str, confidence: Any) -> str:
+    """"140.0 (conf. 0.87)"; the value alone where there is no confidence."""
+    if value == "-" or confidence is None:
+        return value
+    return f"{value} (conf. {confidence:.2f})"
+
+
 def _print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    rows = [[str(cell) for cell in row] for row in rows]
+    rows = [[_safe(cell) for cell in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
     print("  ".join("-" * w for w in widths))
@@ -86,12 +109,12 @@ def _summary_lines(metadata: dict) -> List[str]:
         ("Loudness", _fmt(metadata.get("loudness_lufs"), ".1f", " LUFS")),
         ("True peak", _fmt(metadata.get("true_peak_dbtp"), ".1f", " dBTP")),
         ("Loudness range", _fmt(metadata.get("loudness_range_lu"), ".1f", " LU")),
-        ("Tempo", _fmt(metadata.get("bpm"), ".1f", " BPM")),
-        ("Key", metadata.get("key") or "-"),
+        ("Tempo", _with_confidence(_fmt(metadata.get("bpm"), ".1f", " BPM"), metadata.get("bpm_confidence"))),
+        ("Key", _with_confidence(metadata.get("key") or "-", metadata.get("key_confidence"))),
         ("Peak", _fmt(metadata.get("peak_amplitude"), ".3f")),
         ("Dynamic range", _fmt(metadata.get("dynamic_range_db"), ".1f", " dB")),
     ]
-    return [f"{label + ':':<16}{value}" for label, value in figures]
+    return [f"{label + ':':<16}{_safe(value)}" for label, value in figures]
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -111,9 +134,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     if args.json:
-        _print_json(result.to_dict())
+        _print_json({**result.to_dict(), "file_path": _absolute(result.file_path)})
         return 0
-    print(f"{'Generated:':<16}{result.file_path}")
+    print(f"{'Generated:':<16}{_safe(result.file_path)}")
     print(f"{'Job:':<16}{result.job_id} (record {result.generation_id})")
     print(f"{'Size:':<16}{result.file_size_bytes / 1024 / 1024:.2f} MB, {result.sample_rate} Hz, {result.channels} ch")
     print(f"{'Generation:':<16}{result.generation_time_seconds:.2f} s")
@@ -130,59 +153,70 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     results, errors = [], []
     for index, name in enumerate(args.files):
         progress.update(index, Path(name).name)
+        file = _absolute(name) if args.json else name
         try:
-            results.append({"file": name, **extractor.extract_metadata(name, compute_stats=True, bpm_hint=args.bpm_hint)})
+            results.append({"file": file, **extractor.extract_metadata(name, compute_stats=True, bpm_hint=args.bpm_hint)})
         except (OSError, ValueError) as exc:
-            errors.append(f"{PROG}: error: {exc}")
+            errors.append(f"{PROG}: error: {_error_message(exc)}")
             if args.json:
-                results.append({"file": name, "error": str(exc)})
+                results.append({"file": file, "error": str(exc)})
     progress.close()
     for line in errors:  # one line per file that could not be analysed
         print(line, file=sys.stderr)
-    if args.json and results:
-        _print_json(results if len(args.files) > 1 else results[0])
+    if args.json:
+        _print_json(results)  # always a list, one item per file
     elif results:
         _print_table(
-            ["file", "duration", "LUFS", "dBTP", "LRA", "BPM", "key", "peak"],
+            ["file", "duration", "LUFS", "dBTP", "LRA", "BPM", "BPM conf.", "key", "key conf.", "peak"],
             [[
                 item["file"], _fmt(item.get("duration_seconds"), ".2f", " s"),
                 _fmt(item.get("loudness_lufs"), ".1f"), _fmt(item.get("true_peak_dbtp"), ".1f"),
                 _fmt(item.get("loudness_range_lu"), ".1f"), _fmt(item.get("bpm"), ".1f"),
-                item.get("key") or "-", _fmt(item.get("peak_amplitude"), ".3f"),
+                _fmt(item.get("bpm_confidence"), ".2f"), item.get("key") or "-",
+                _fmt(item.get("key_confidence"), ".2f"), _fmt(item.get("peak_amplitude"), ".3f"),
             ] for item in results],
         )
     return 1 if errors else 0
 
 
+# The WAV sample format that keeps an input's resolution (lossy input: 24 bits).
+_KEEP_RESOLUTION = {
+    "PCM_S8": "PCM_16", "PCM_U8": "PCM_16", "PCM_16": "PCM_16", "PCM_24": "PCM_24", "PCM_32": "PCM_32",
+    "FLOAT": "FLOAT", "DOUBLE": "FLOAT", "ALAC_16": "PCM_16", "ALAC_20": "PCM_24", "ALAC_24": "PCM_24",
+    "ALAC_32": "PCM_32",
+}
+
+
 def _cmd_normalize(args: argparse.Namespace) -> int:
+    import numpy as np
     import soundfile
 
     from .audio import AudioExporter, measure_loudness
-    from .errors import AudioDecodeError
+    from .audio._reader import AudioFile
 
-    source = Path(args.input)
-    if not source.is_file():
-        raise FileNotFoundError(f"no such file: {str(source)!r}")
-    try:
-        data, rate = soundfile.read(source, dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError) as exc:
-        raise AudioDecodeError(f"cannot decode {str(source)!r} as audio: {exc}") from None
-    if Path(args.output).resolve() == source.resolve():
+    source, output = Path(args.input), Path(args.output)
+    if output.resolve() == source.resolve():
         raise ValueError("OUT must differ from IN (the original is never overwritten)")
+    if os.path.lexists(output) and not args.force:
+        raise FileExistsError(errno.EEXIST, "OUT exists (add --force to replace it)", str(output))
     exporter = AudioExporter(target_lufs=args.target, true_peak_ceiling=args.ceiling)
-    before = measure_loudness(data.T, rate)
-    result = exporter.export(data.T, args.output, sample_rate=rate, bit_depth=args.bit_depth)
+    with AudioFile(source) as decoded:  # refuses what analyze refuses: not audio, truncated, ...
+        rate, subtype = decoded.header.sample_rate, decoded.header.subtype
+        data = np.concatenate(list(decoded.blocks(1 << 20)), axis=1)
+    bit_depth = args.bit_depth or _KEEP_RESOLUTION.get(subtype, "PCM_24")
+    before = measure_loudness(data, rate)
+    result = exporter.export(data, output, sample_rate=rate, bit_depth=bit_depth)
     after = measure_loudness(soundfile.read(result.path, dtype="float32", always_2d=True)[0].T, rate)
     report = {
-        "input": str(source), "output": result.path, "size_bytes": result.size_bytes,
-        "gain_db": result.gain.gain_db, "reason": result.gain.reason,
+        "input": _absolute(source), "output": _absolute(result.path), "size_bytes": result.size_bytes,
+        "bit_depth": bit_depth, "gain_db": result.gain.gain_db, "reason": result.gain.reason,
         "input_lufs": before.integrated_lufs, "input_true_peak_dbtp": before.true_peak_dbtp,
         "output_lufs": after.integrated_lufs, "output_true_peak_dbtp": after.true_peak_dbtp,
     }
     if args.json:
         _print_json(report)
     else:
-        print(f"Wrote {result.path} ({result.size_bytes / 1024:.1f} KB, {args.bit_depth})")
+        print(f"Wrote {_safe(result.path)} ({result.size_bytes / 1024:.1f} KB, {bit_depth})")
         print(f"Loudness:  {_fmt(before.integrated_lufs, '.1f')} -> {_fmt(after.integrated_lufs, '.1f')} LUFS "
               f"(gain {result.gain.gain_db:+.2f} dB, {result.gain.reason})")
         print(f"True peak: {_fmt(before.true_peak_dbtp, '.1f')} -> {_fmt(after.true_peak_dbtp, '.1f')} dBTP")
@@ -195,8 +229,22 @@ def _generation_row(data: dict) -> List[str]:
     return [
         str(data["id"])[:8], str(data.get("status")), str(created)[:19] if created else "-",
         _fmt(data.get("duration_seconds"), ".1f", " s"), _fmt(metadata.get("bpm"), ".1f"),
-        metadata.get("key") or "-", (data.get("prompt") or "")[:40],
+        metadata.get("key") or "-", (data.get("prompt") or "")[:40],  # escaped by _print_table
     ]
+
+
+def _history_exists() -> bool:
+    """Whether the configured history can be read without creating it (an SQLite file that
+    does not exist yet holds nothing: reading must not create it or its folder)."""
+    from .storage.database import resolve_url
+
+    url = resolve_url()
+    if not url.startswith("sqlite"):
+        return True
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    return bool(database) and database != ":memory:" and Path(database).is_file()
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
@@ -205,9 +253,12 @@ def _cmd_history(args: argparse.Namespace) -> int:
         _recover_quietly()
         from .storage import get_all_generations, get_session
 
-        with get_session(readonly=True) as session:
-            generations = get_all_generations(session, limit=args.limit, offset=args.offset, status=args.status)
-            dicts = [g.to_dict() for g in generations]
+        if not _history_exists():  # nothing recorded: reading must not create the history
+            dicts = []
+        else:
+            with get_session(readonly=True) as session:
+                generations = get_all_generations(session, limit=args.limit, offset=args.offset, status=args.status)
+                dicts = [g.to_dict() for g in generations]
     rows = [_generation_row(data) for data in dicts]
     if args.json:
         _print_json(dicts)
@@ -238,9 +289,10 @@ def _find_generation(session, identifier: str):
     found = get_generation(session, identifier)
     if found is not None:
         return found
-    candidates = session.scalars(
+    candidates = session.scalars(  # autoescape: "%" and "_" in what the user typed match literally
         select(Generation).where(
-            Generation.id.startswith(identifier) | Generation.file_path.endswith(f"{identifier}.wav")
+            Generation.id.startswith(identifier, autoescape=True)
+            | Generation.file_path.endswith(f"{identifier}.wav", autoescape=True)
         ).limit(2)
     ).all()
     if len(candidates) > 1:
@@ -253,6 +305,8 @@ def _find_generation(session, identifier: str):
 def _cmd_show(args: argparse.Namespace) -> int:
     from .storage import get_session
 
+    if not _history_exists():
+        raise LookupError(f"no generation with id or job id {args.job_id!r} (nothing recorded yet)")
     with get_session(readonly=True) as session:
         data = _find_generation(session, args.job_id).to_dict()
     if args.json:
@@ -260,7 +314,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         return 0
     metadata = data.pop("metadata", None) or {}
     for key, value in data.items():
-        print(f"{key + ':':<26}{_fmt(value, '.3f') if isinstance(value, float) else value}")
+        print(f"{key + ':':<26}{_safe(_fmt(value, '.3f') if isinstance(value, float) else value)}")
     if metadata:
         print()
         for line in _summary_lines(metadata):
@@ -280,19 +334,22 @@ def _cmd_files(args: argparse.Namespace) -> int:
 
     manager = AudioFileManager(base_dir=args.base_dir) if args.base_dir else AudioFileManager()
     if args.files_command == "list":
+        if args.since and args.until and args.since > args.until:
+            raise ValueError(f"--since {args.since:%Y-%m-%d} is after --until {args.until:%Y-%m-%d}")
         files = manager.list_files(start_date=args.since, end_date=args.until, limit=args.limit, extension=args.ext)
         if args.json:
-            _print_json([str(f) for f in files])
+            _print_json([_absolute(f) for f in files])
         else:
             for path in files:
-                print(path)
+                print(_safe(path))
     elif args.files_command == "stats":
         stats = manager.get_storage_stats()
+        for key in ("oldest_file", "newest_file"):
+            stats[key] = None if stats[key] is None else _absolute(stats[key])
         if args.json:
             _print_json(stats)
         else:
-            for key, value in stats.items():
-                print(f"{key + ':':<20}{value}")
+            _print_stats(stats)
     else:  # cleanup
         dry_run = not args.yes
         count = manager.cleanup_old_files(days_old=args.days, dry_run=dry_run)
@@ -304,6 +361,19 @@ def _cmd_files(args: argparse.Namespace) -> int:
         else:
             print(f"Deleted {count} files older than {args.days} days; removed {removed_dirs} empty folders")
     return 0
+
+
+def _print_stats(stats: dict) -> None:
+    types = ", ".join(f"{ext or '(none)'} {count}" for ext, count in stats["file_types"].items())
+    size = stats["total_size_bytes"]
+    for label, value in [
+        ("Files", f"{stats['total_files']:,}"),
+        ("Total size", f"{size / 1024 / 1024:.1f} MB ({size:,} bytes)"),
+        ("Oldest file", stats["oldest_file"] or "-"),
+        ("Newest file", stats["newest_file"] or "-"),
+        ("File types", types or "-"),
+    ]:
+        print(f"{label + ':':<14}{_safe(value)}")
 
 
 def _cmd_jobs(args: argparse.Namespace) -> int:
@@ -387,40 +457,77 @@ def _cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- parser -----------------------------------------------------------------------------------
+# --- parser ---------------------------------------------------------------------------------
 
-def _positive_float(text: str) -> float:
+MAX_SEED = 2**63 - 1
+MAX_LIST = 1_000_000  # --limit of history and files list
+MAX_OFFSET = 2**62
+MAX_DAYS = 36_500  # cleanup --days: a hundred years
+MAX_JOBS_AT_ONCE = 256  # serve --workers, worker --concurrency
+
+
+def _number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number; got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _number(text)
+    if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}")
     return value
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0; got {text!r}")
-    return value
+def _level(low: float, high: float, unit: str):
+    """An argparse type: a number of ``unit`` (LUFS, dBTP) within [low, high]."""
+    def level(text: str) -> float:
+        value = _number(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {unit} between {low:g} and {high:g}; got {text!r}")
+        return value
+
+    level.__name__ = unit
+    return level
 
 
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1; got {text!r}")
-    return value
+def _int_range(low: int, high: int):
+    """An argparse type: a whole number within [low, high]."""
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number; got {text[:40]!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high:,}; got {text[:40]!r}")
+        return value
+
+    return whole_number
 
 
-def _port(text: str) -> int:
-    value = _non_negative_int(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number 0-65535; got {text!r}")
-    return value
+_port = _int_range(0, 65535)
+
+GENERATE_EPILOG = """\
+prompt words the procedural generator understands (case-insensitive):
+  tempo      "140 BPM", "at 92.5 bpm", "120 beats per minute", "tempo 96" (30-300 BPM)
+  key        "in D minor", "F# major", "Bb minor", "E flat major", "in Am", "key of G"
+  meter      "3/4", "4/4"
+  genres     lofi, trap, drum and bass, dubstep, techno, trance, house, disco, synthwave,
+             reggae, waltz, jazz, funk, ambient, rock, hip hop, pop, edm (also "dnb", "chillhop",
+             "electronic", "dance", ...)
+  moods      dark, sad, happy, upbeat, chill, energetic (also "gloomy", "uplifting", "groovy",
+             "mellow", "aggressive", ...)
+A prompt has at most 2,000 characters; control characters are refused.
+
+examples:
+  dgx-music generate "upbeat electronic dance music at 140 BPM"
+  dgx-music generate "dark techno in A minor at 128 BPM" --duration 30 --seed 7
+  dgx-music generate "melancholic waltz in 3/4, E flat major" --json
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -428,76 +535,83 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     bit_depths = ["PCM_16", "PCM_24", "PCM_32", "FLOAT"]
+    as_json = "print the result as JSON (paths absolute)"
 
-    p = commands.add_parser("generate", help="generate a track from a prompt (the main job)")
-    p.add_argument("prompt", help='e.g. "upbeat electronic dance music at 140 BPM"')
+    p = commands.add_parser("generate", help="generate a track from a prompt (the main job)",
+                            epilog=GENERATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("prompt", metavar="PROMPT", help='what to play, e.g. "upbeat electronic dance music at 140 BPM"')
     p.add_argument("--duration", type=_positive_float, default=16.0, help="seconds (default 16)")
-    p.add_argument("--seed", type=_non_negative_int, default=None, help="for a reproducible track")
-    p.add_argument("--bit-depth", choices=bit_depths, default="PCM_16")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--seed", type=_int_range(0, MAX_SEED), default=None, help="for a reproducible track (0 to 2**63-1)")
+    p.add_argument("--bit-depth", choices=bit_depths, default="PCM_16", help="WAV sample format (default PCM_16)")
+    p.add_argument("--json", action="store_true", help=as_json)
     p.set_defaults(handler=_cmd_generate)
 
     p = commands.add_parser("analyze", help="measure audio files (duration, loudness, tempo, key)")
-    p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG, ...)")
+    p.add_argument("--json", action="store_true", help="print a JSON list, one object per file (paths absolute)")
     p.add_argument("--no-bpm", action="store_true", help="skip tempo estimation")
     p.add_argument("--no-key", action="store_true", help="skip key estimation")
     p.add_argument("--bpm-hint", type=_positive_float, default=None, help="expected tempo (resolves 70 vs 140)")
     p.set_defaults(handler=_cmd_analyze)
 
     p = commands.add_parser("normalize", help="loudness-normalize an audio file to a WAV")
-    p.add_argument("input", metavar="IN")
-    p.add_argument("output", metavar="OUT", help="a .wav path")
-    p.add_argument("--target", type=float, default=None, help="LUFS (default: AUDIO_TARGET_LUFS or -16)")
-    p.add_argument("--ceiling", type=float, default=None, help="true-peak ceiling, dBTP (default -1)")
-    p.add_argument("--bit-depth", choices=bit_depths, default="PCM_16")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("input", metavar="IN", help="an audio file (never modified)")
+    p.add_argument("output", metavar="OUT", help="a .wav path that does not exist yet (see --force)")
+    p.add_argument("--target", type=_level(-70.0, 0.0, "LUFS"), default=None,
+                   help="loudness, -70 to 0 LUFS (default: AUDIO_TARGET_LUFS or -16)")
+    p.add_argument("--ceiling", type=_level(-20.0, 0.0, "dBTP"), default=None,
+                   help="true-peak ceiling, -20 to 0 dBTP (default: AUDIO_TRUE_PEAK_CEILING or -1)")
+    p.add_argument("--bit-depth", choices=bit_depths, default=None,
+                   help="WAV sample format (default: the input's resolution, 24 bits for lossy input)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--json", action="store_true", help=as_json)
     p.set_defaults(handler=_cmd_normalize)
 
     p = commands.add_parser("history", help="list recorded generations, newest first")
-    p.add_argument("--limit", type=_non_negative_int, default=20)
-    p.add_argument("--offset", type=_non_negative_int, default=0)
-    p.add_argument("--status", choices=["pending", "processing", "completed", "failed", "cancelled"])
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=_int_range(1, MAX_LIST), default=20, help="at most this many (default 20)")
+    p.add_argument("--offset", type=_int_range(0, MAX_OFFSET), default=0, help="skip this many newest first (default 0)")
+    p.add_argument("--status", choices=["pending", "processing", "completed", "failed", "cancelled"],
+                   help="only generations in this state")
+    p.add_argument("--json", action="store_true", help=as_json)
     p.set_defaults(handler=_cmd_history)
 
     p = commands.add_parser("show", help="show one generation (record id, its prefix, or job id)")
-    p.add_argument("job_id", metavar="JOB_ID")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("job_id", metavar="JOB_ID", help="a record id, the start of one, or a job id (gen_...)")
+    p.add_argument("--json", action="store_true", help=as_json)
     p.set_defaults(handler=_cmd_show)
 
     p = commands.add_parser("files", help="the dated output tree: list, stats, cleanup")
     p.add_argument("--base-dir", default=None, help="default: AUDIO_OUTPUT_DIR or data/outputs")
     files = p.add_subparsers(dest="files_command", required=True, metavar="ACTION")
     q = files.add_parser("list", help="files, newest first")
-    q.add_argument("--limit", type=_non_negative_int, default=20)
-    q.add_argument("--since", type=_parse_day, default=None, metavar="YYYY-MM-DD")
-    q.add_argument("--until", type=_parse_day, default=None, metavar="YYYY-MM-DD")
-    q.add_argument("--ext", default=None, help="e.g. wav")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--limit", type=_int_range(0, MAX_LIST), default=20, help="at most this many (default 20)")
+    q.add_argument("--since", type=_parse_day, default=None, metavar="YYYY-MM-DD", help="from this day on")
+    q.add_argument("--until", type=_parse_day, default=None, metavar="YYYY-MM-DD", help="up to this day")
+    q.add_argument("--ext", default=None, help="only this extension, e.g. wav")
+    q.add_argument("--json", action="store_true", help=as_json)
     q = files.add_parser("stats", help="counts and sizes")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--json", action="store_true", help=as_json)
     q = files.add_parser("cleanup", help="delete files older than --days (a dry run unless --yes)")
-    q.add_argument("--days", type=_non_negative_int, default=30)
+    q.add_argument("--days", type=_int_range(0, MAX_DAYS), default=30, help="age in days (default 30)")
     q.add_argument("--yes", action="store_true", help="really delete")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--json", action="store_true", help=as_json)
     p.set_defaults(handler=_cmd_files)
 
     p = commands.add_parser("serve", help="the HTTP API (and, by default, one job at a time)")
     p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=_port, default=8000, help="default 8000")
-    p.add_argument("--workers", type=_non_negative_int, default=1,
+    p.add_argument("--port", type=_port, default=8000, help="0-65535 (default 8000)")
+    p.add_argument("--workers", type=_int_range(0, MAX_JOBS_AT_ONCE), default=1,
                    help="jobs run at once in this process (default 1; 0 = the API alone)")
     p.set_defaults(handler=_cmd_serve)
 
     p = commands.add_parser("worker", help="run queued jobs (PostgreSQL: a queue worker; SQLite: this machine)")
-    p.add_argument("--concurrency", type=_positive_int, default=1, help="jobs at once (default 1)")
+    p.add_argument("--concurrency", type=_int_range(1, MAX_JOBS_AT_ONCE), default=1, help="jobs at once (default 1)")
     p.set_defaults(handler=_cmd_worker)
 
     p = commands.add_parser("jobs", help="generation jobs")
     jobs = p.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
     q = jobs.add_parser("recover", help="re-queue or fail the jobs whose process died")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--json", action="store_true", help=as_json)
     p.set_defaults(handler=_cmd_jobs)
 
     p = commands.add_parser("db", help="the generation history database")
@@ -515,15 +629,8 @@ _RECOVERING_COMMANDS = ("generate", "show")
 
 def _recover_quietly() -> None:
     """Recover interrupted jobs of an existing history (never creates one)."""
-    from .storage.database import resolve_url
-
-    url = resolve_url()
-    if url.startswith("sqlite"):
-        from sqlalchemy.engine import make_url
-
-        database = make_url(url).database
-        if not database or database == ":memory:" or not Path(database).is_file():
-            return
+    if not _history_exists():
+        return
     from .jobs.recovery import recover_jobs
 
     for action in recover_jobs():
@@ -560,30 +667,64 @@ def _raise_terminated(signum, frame) -> None:
     raise Terminated()
 
 
+# API argument names in error messages -> the flag the user typed.
+_FLAGS = {
+    "target_lufs": "--target", "true_peak_ceiling": "--ceiling", "duration": "--duration",
+    "seed": "--seed", "bit_depth": "--bit-depth", "bpm_hint": "--bpm-hint", "limit": "--limit",
+    "offset": "--offset", "days_old": "--days", "output_path": "OUT", "start_date": "--since",
+    "end_date": "--until", "extension": "--ext", "base_dir": "--base-dir",
+}
+_API_NAME = re.compile(r"\b(" + "|".join(_FLAGS) + r")\b(?= (?:must|is|has)\b)")
+
+
+def _error_message(exc: BaseException) -> str:
+    """One line for the user: the flags they typed, the path of an OSError, control characters escaped."""
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in message:
+        message = f"{message}: {exc.filename}"
+    return _safe(_API_NAME.sub(lambda match: _FLAGS[match.group(1)], message))
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout went away (``| head``): end quietly, as SIGPIPE would (141)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush goes nowhere
+    except (OSError, ValueError):  # pragma: no cover - stdout without a descriptor
+        pass
+    return 141
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``dgx-music``; returns the exit status."""
-    from .errors import DgxMusicError
-
-    from .errors import Terminated
+    from .errors import DgxMusicError, Terminated
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:  # --help, --version, usage errors: their output may meet a closed pipe too
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return _quiet_broken_pipe()
+        raise
     try:
         with _sigterm_as_terminated(args.command not in ("serve", "worker")):
             if args.command in _RECOVERING_COMMANDS:
                 _recover_quietly()
-            return args.handler(args)
+            status = args.handler(args)
+            sys.stdout.flush()  # a closed pipe shows here, not at exit
+            return status
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except Terminated:
         print(f"{PROG}: terminated", file=sys.stderr)
         return 143
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    except (DgxMusicError, OSError, ValueError, TypeError, LookupError) as exc:
-        message = str(exc) or type(exc).__name__
-        if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in message:
-            message = f"{message}: {exc.filename}"
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+    except (DgxMusicError, OSError, ValueError, TypeError, LookupError, NotImplementedError) as exc:
+        print(f"{PROG}: error: {_error_message(exc)}", file=sys.stderr)
         return 1
 
 

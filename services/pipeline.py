@@ -30,6 +30,7 @@ writes to the same path, so a job never leaves two files.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,12 +107,15 @@ def submit_generation(
     from .jobs.events import announce, publish
     from .storage import count_generations, create_generation, get_session
 
+    from ._text import clean_prompt
+
     engine = engine or MusicGenerationEngine()
     engine.validate_request(prompt, duration, seed)  # raises before any record
+    prompt = clean_prompt(prompt)  # stored as the engine reads it: line breaks and tabs as spaces
     bit_depth = validate_bit_depth(bit_depth)
     file_manager = file_manager or AudioFileManager()
     job_id = job_id or new_job_id()
-    output_path = file_manager.get_output_path(job_id)
+    output_path = Path(os.path.abspath(file_manager.get_output_path(job_id)))  # recorded absolute
     if output_path.exists():
         raise FileExistsError(f"job {job_id!r} already has a file: {str(output_path)!r}")
     info = engine.get_info()
@@ -185,6 +189,8 @@ def _failure_message(exc: BaseException) -> str:
         return "terminated (SIGTERM)"
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted (Ctrl-C)"
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:  # "No space left on device: out.wav"
+        return f"{exc.strerror}: {exc.filename}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 

@@ -6,9 +6,17 @@ import os
 
 import pytest
 
+from hypothesis import HealthCheck, settings
+
 from services.audio import _native
 
 BUILT_KERNELS = _native.kernels
+
+# Property tests draw few, cheap examples so the suite stays fast; HYPOTHESIS_PROFILE=thorough
+# draws many more (for a run by hand). No deadline: two shared cores make timings noisy.
+settings.register_profile("ci", max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=500, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(params=["compiled", "numpy"])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .._text import MAX_PROMPT_CHARS  # one limit for every entry point
 
 __all__ = [
     "MAX_PROMPT_CHARS",
@@ -21,7 +23,6 @@ __all__ = [
     "Problem",
 ]
 
-MAX_PROMPT_CHARS = 2000
 BitDepth = Literal["PCM_16", "PCM_24", "PCM_32", "FLOAT"]
 Status = Literal["pending", "processing", "completed", "failed", "cancelled"]
 
@@ -36,6 +37,14 @@ class GenerationRequest(BaseModel):
     duration: float = Field(16.0, gt=0, description="seconds (the backend's maximum applies)")
     seed: Optional[int] = Field(None, ge=0, le=2**63 - 1, description="for a reproducible track")
     bit_depth: BitDepth = "PCM_16"
+
+    @field_validator("prompt")
+    @classmethod
+    def _clean_prompt(cls, prompt: str) -> str:
+        """At most 2,000 characters, no control characters (line breaks and tabs become spaces)."""
+        from .._text import clean_prompt
+
+        return clean_prompt(prompt)
 
 
 class GenerationLinks(BaseModel):

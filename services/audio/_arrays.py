@@ -46,6 +46,11 @@ def to_numpy(audio: Any, name: str = "audio") -> np.ndarray:
     """
     if is_torch_tensor(audio):
         tensor = audio.detach()
+        if tensor.device.type == "meta":
+            raise AudioValidationError(
+                f"{name} is a tensor on the 'meta' device, which holds a shape but no samples; "
+                "create it on 'cpu' or 'cuda'"
+            )
         if tensor.is_complex() or not tensor.is_floating_point():
             raise TypeError(f"{name} must be a floating-point tensor; got dtype {tensor.dtype}")
         import torch  # already imported by whoever made the tensor

@@ -4,7 +4,9 @@ The pattern is the one of beets' ``util.move``: within one file system a move is
 rename (or a hard link, which refuses an existing destination atomically); across file
 systems the data is copied to a temporary file in the destination folder, flushed to
 disk with ``fsync``, and only then published under the final name. The destination is
-therefore either complete or absent, whatever fails and whenever.
+therefore either complete or absent, whatever fails and whenever. A copy is checked
+against the source's size, and every ``OSError`` of writing it (a full disk, a failed
+fsync) names the destination.
 """
 
 from __future__ import annotations
@@ -15,13 +17,23 @@ import shutil
 import stat
 import tempfile
 
-__all__ = ["copy_file", "move_file", "move_by_copy", "fsync_dir"]
+__all__ = ["copy_file", "move_file", "move_by_copy", "fsync_dir", "name_path"]
 
 _TEMP_PREFIX = ".dgx-"
 _TEMP_SUFFIX = ".part"
 """Temporary names start with a dot, so tree listings skip a copy in progress."""
 _CHUNK = 1 << 20
 _EXISTS = "destination exists (pass overwrite=True to replace it)"
+
+
+def name_path(exc: OSError, path) -> OSError:
+    """``exc`` as an ``OSError`` of the same kind whose message names ``path`` and the cause,
+    e.g. "[Errno 28] No space left on device: 'out.wav'"."""
+    if exc.errno is None:
+        return OSError(errno.EIO, str(exc) or type(exc).__name__, str(path))
+    named = type(exc)(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
+    named.__cause__ = exc
+    return named
 
 
 def fsync_dir(path: str) -> None:
@@ -86,19 +98,33 @@ def _publish(temp: str, destination: str, overwrite: bool) -> None:
         os.unlink(temp)
 
 
-def _copy_to_temp(source: str, folder: str) -> str:
-    """Copy ``source`` (data, permission bits, times) to a new temporary file in ``folder``, synced."""
+def _copy_to_temp(source: str, folder: str, destination: str) -> str:
+    """Copy ``source`` (data, permission bits, times) to a new temporary file in ``folder``,
+    synced and checked against the source's size; an ``OSError`` names ``destination``."""
     fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=folder)
     try:
-        with os.fdopen(fd, "wb") as dst, open(source, "rb") as src:  # fd owned before anything can fail
+        with _open_for_copy(fd) as dst, open(source, "rb") as src:  # fd owned before anything can fail
             shutil.copyfileobj(src, dst, _CHUNK)
             dst.flush()
+            copied, expected = os.fstat(dst.fileno()).st_size, os.fstat(src.fileno()).st_size
+            if copied != expected:
+                raise OSError(errno.EIO, f"short write ({copied} of {expected} bytes copied)")
             shutil.copystat(source, temp)
             os.fsync(dst.fileno())
+    except OSError as exc:
+        _discard(temp)
+        if exc.filename in (None, temp):
+            raise name_path(exc, destination) from None
+        raise
     except BaseException:
         _discard(temp)
         raise
     return temp
+
+
+def _open_for_copy(fd: int):
+    """The buffered file object a copy is written to (a seam for fault injection)."""
+    return os.fdopen(fd, "wb")
 
 
 def _discard(temp: str) -> None:
@@ -110,7 +136,7 @@ def _discard(temp: str) -> None:
 
 
 def _copy_and_publish(source: str, destination: str, folder: str, overwrite: bool) -> None:
-    temp = _copy_to_temp(source, folder)
+    temp = _copy_to_temp(source, folder, destination)
     try:
         _publish(temp, destination, overwrite)
     except BaseException:

@@ -158,7 +158,10 @@ class AudioFile:
         """
         import soundfile
 
-        self._file.seek(0)
+        try:
+            self._file.seek(0)
+        except (soundfile.SoundFileError, RuntimeError) as exc:  # e.g. a FLAC cut inside its header
+            raise AudioDecodeError(f"{self.path!r} cannot be decoded: {_libsndfile_reason(exc)}") from exc
         decoded = 0
         integer_type, scale = _INTEGER_READS.get(self.header.subtype, ("float32", None))
         while True:

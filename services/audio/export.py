@@ -27,7 +27,7 @@ from ._arrays import as_audio_array, validate_sample_rate
 from ._atomic import PendingOutput
 from ._fsutil import fsync_dir
 from ._blas import single_threaded_blas
-from .loudness import ABSOLUTE_GATE_LUFS, _measure_validated
+from .loudness import ABSOLUTE_GATE_LUFS, DB_PER_DOUBLING, _measure_validated, rescale_exponent
 
 __all__ = ["AudioExporter", "ExportResult", "GainDecision", "SUPPORTED_BIT_DEPTHS", "plan_gain"]
 
@@ -39,6 +39,7 @@ _CEILING_RANGE_DBTP = (-20.0, 0.0)
 _WAV_LIMIT_BYTES = 0xFFFFFFFF - 1024  # larger data needs RF64
 _SYNC_THREADS = 2  # batch export: files being fsynced and renamed while the next are computed
 _SYNC_BACKLOG_PER_WORKER = 4  # written files waiting for those threads, per worker
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _BYTES_PER_SAMPLE = {"PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4}
 # Integer PCM: (numpy type handed to libsndfile, full scale of the format, alignment factor).
 # libsndfile stores the top 24 bits of an int32 for PCM_24, hence the factor 2**8.
@@ -243,7 +244,7 @@ class AudioExporter:
         """Measure, apply the gain and write a temporary file that the caller commits."""
         import soundfile
 
-        gain, decision = self._apply_gain(audio, rate, normalize, subtype)
+        audio, gain, decision = self._apply_gain(audio, rate, normalize, subtype)
         frames = _interleaved_samples(audio, gain, subtype)
         data_bytes = frames.size * _BYTES_PER_SAMPLE[subtype]
         container = "WAV" if data_bytes < _WAV_LIMIT_BYTES else "RF64"
@@ -255,14 +256,20 @@ class AudioExporter:
                 pending.handle, mode="w", samplerate=rate, channels=frames.shape[1], subtype=subtype, format=container
             ) as sound:
                 sound.write(frames)
-        except BaseException:
-            pending.discard()
-            raise
+            pending.check()  # under python -O too, where soundfile's own check is gone
+        except BaseException as exc:
+            pending.fail(exc)
         return pending, decision
 
     def _apply_gain(self, audio: np.ndarray, sample_rate: int, normalize: bool, subtype: str):
+        """(audio to write, linear gain for it, decision). At any scale: audio whose peak lies
+        outside [2**-20, 2**20] is written from a copy scaled by a power of two (exact), with
+        the gain adjusted by the same dB; the decision describes the input as given."""
+        exponent = rescale_exponent(audio)
+        offset_db = exponent * DB_PER_DOUBLING  # level of the scaled copy above the input's
+        scaled = np.ldexp(audio, exponent) if exponent else audio
         if normalize and self.normalization_enabled:
-            report = _measure_validated(audio, sample_rate)
+            report = _measure_validated(audio, sample_rate, exponent=exponent)
             decision = plan_gain(report.integrated_lufs, report.true_peak_dbtp, self.target_lufs, self.true_peak_ceiling)
             if decision.reason == "true_peak_cap":
                 logger.info(
@@ -272,15 +279,22 @@ class AudioExporter:
             elif decision.reason == "silent":
                 logger.info("audio below %.0f LUFS: written without normalization", ABSOLUTE_GATE_LUFS)
         else:
-            decision = self._clip_guard(audio, sample_rate, subtype)
-        return 10.0 ** (decision.gain_db / 20.0), decision  # exactly 1 for 0 dB
+            decision = self._clip_guard(audio, sample_rate, subtype, exponent)
+        if decision.gain_db == 0.0:
+            return audio, 1.0, decision  # unchanged
+        return scaled, 10.0 ** ((decision.gain_db - offset_db) / 20.0), decision
 
-    def _clip_guard(self, audio: np.ndarray, sample_rate: int, subtype: str) -> GainDecision:
+    def _clip_guard(self, audio: np.ndarray, sample_rate: int, subtype: str, exponent: int) -> GainDecision:
         """Without normalization, samples are kept, unless PCM would clip them."""
         peak = float(max(audio.max(), -audio.min()))
+        if subtype == "FLOAT" and peak > _FLOAT32_MAX:
+            raise AudioValidationError(
+                f"audio_tensor peaks at {peak:.3g}, beyond what FLOAT (32-bit) samples can hold; "
+                "normalize it, or scale it below 3.4e38"
+            )
         if subtype == "FLOAT" or peak <= 1.0:
             return GainDecision(0.0, "disabled", math.nan, math.nan, math.nan)
-        report = _measure_validated(audio, sample_rate)
+        report = _measure_validated(audio, sample_rate, exponent=exponent)
         gain_db = self.true_peak_ceiling - report.true_peak_dbtp
         logger.warning(
             "samples reach %.2f dBFS, beyond what %s can hold: lowered by %.2f dB to the %.1f dBTP ceiling",

@@ -17,6 +17,10 @@ shorter than one 400 ms block is measured as a single block spanning the whole c
 likewise a clip shorter than 3 s for the short-term maximum; the gates still apply. Trailing
 samples that do not fill a block are otherwise discarded, as the standard says.
 
+Scale: float audio at any finite scale (peaks from 1e-300 to 1e300) is measured exactly;
+audio whose peak lies outside [2**-20, 2**20] is measured as a copy scaled by a power of
+two (which changes no mantissa) and the figures shifted back by the same number of dB.
+
 Measuring is separate from applying gain (see :mod:`services.audio.export`). Long audio is
 processed in chunks of :data:`CHUNK_SECONDS`, so extra memory stays a few MB whatever the
 length; :class:`LoudnessMeter` also accepts audio block by block.
@@ -52,6 +56,8 @@ __all__ = [
     "TRUE_PEAK_TAPS",
     "MIN_SAMPLE_RATE",
     "implementation",
+    "rescale_exponent",
+    "DB_PER_DOUBLING",
 ]
 
 ABSOLUTE_GATE_LUFS = -70.0
@@ -63,6 +69,8 @@ MIN_SAMPLE_RATE = 8000
 SURROUND_WEIGHT = 1.41  # BS.1770-5 Table 3: +1.5 dB for the surround channels
 _LOUDNESS_OFFSET = -0.691  # BS.1770-5 eq. (2)
 _COMPILED_MAX_CHANNELS = 32  # the extension's MAX_CHANNELS
+_SAFE_PEAK = (2.0**-20, 2.0**20)  # peaks the meter's sums (float32 on NumPy paths) take exactly
+DB_PER_DOUBLING = 20.0 * math.log10(2.0)  # dB of a factor of 2 in amplitude (6.02 dB)
 
 
 def implementation() -> str:
@@ -320,11 +328,45 @@ def measure_loudness(
     return _measure_validated(as_audio_array(audio), sample_rate, channel_weights)
 
 
+def rescale_exponent(array: np.ndarray) -> int:
+    """The power of two ``k`` that brings the peak of ``array`` into [0.5, 1) when it lies outside
+    [2**-20, 2**20] (where squares and sums of float samples would overflow or lose digits);
+    0 for audio inside that range and for digital silence."""
+    peak = float(max(array.max(), -array.min()))
+    if peak == 0.0 or _SAFE_PEAK[0] <= peak <= _SAFE_PEAK[1]:
+        return 0
+    return -math.frexp(peak)[1]
+
+
 def _measure_validated(
-    array: np.ndarray, sample_rate: int, channel_weights: Optional[Sequence[float]] = None
+    array: np.ndarray,
+    sample_rate: int,
+    channel_weights: Optional[Sequence[float]] = None,
+    exponent: Optional[int] = None,
 ) -> LoudnessReport:
-    """:func:`measure_loudness` of audio that :func:`as_audio_array` already returned."""
+    """:func:`measure_loudness` of audio that :func:`as_audio_array` already returned, at any
+    scale (``exponent``: its :func:`rescale_exponent`, where the caller has it already)."""
+    exponent = rescale_exponent(array) if exponent is None else exponent
+    if exponent:
+        return _shifted(_measure_in_range(np.ldexp(array, exponent), sample_rate, channel_weights),
+                        -exponent * DB_PER_DOUBLING)
+    return _measure_in_range(array, sample_rate, channel_weights)
+
+
+def _measure_in_range(array: np.ndarray, sample_rate: int, channel_weights) -> LoudnessReport:
     meter = LoudnessMeter(sample_rate, array.shape[0], channel_weights)
     with meter._blas_limit():  # one limit for the whole measurement
         meter._update_validated(array)
         return meter.report()
+
+
+def _shifted(report: LoudnessReport, db: float) -> LoudnessReport:
+    """``report`` of audio scaled by ``db`` decibels (the loudness range does not change)."""
+    return LoudnessReport(
+        integrated_lufs=report.integrated_lufs + db,
+        loudness_range_lu=report.loudness_range_lu,
+        true_peak_dbtp=report.true_peak_dbtp + db,
+        sample_peak_dbfs=report.sample_peak_dbfs + db,
+        momentary_max_lufs=report.momentary_max_lufs + db,
+        short_term_max_lufs=report.short_term_max_lufs + db,
+    )

@@ -189,15 +189,15 @@ class MusicGenerationEngine:
 
         Raises the same errors: ``TypeError`` for wrong types,
         :class:`~services.errors.GenerationRequestError` (a ``ValueError``) for an empty prompt,
-        a duration out of range, a negative seed or a stated tempo the backend cannot play.
+        one over 2,000 characters or with control characters (line breaks and tabs count as
+        spaces), a duration out of range, a negative seed or a stated tempo the backend cannot play.
         """
-        if not isinstance(prompt, str):
-            raise TypeError(f"prompt must be a str; got {type(prompt).__name__}")
-        if not prompt.strip():
-            raise GenerationRequestError(f"prompt must not be empty; got {prompt!r}")
+        from .._text import clean_prompt
+
+        prompt = clean_prompt(prompt)
         self._check_duration(duration)
         self._check_seed(seed)
-        spec = parse_prompt(prompt.strip())
+        spec = parse_prompt(prompt)
         if hasattr(self._backend, "check_prompt"):
             self._backend.check_prompt(spec)
         return spec

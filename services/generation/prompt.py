@@ -57,7 +57,7 @@ MOOD_WORDS = (
 GENRES = tuple(name for name, _ in GENRE_WORDS)
 MOODS = tuple(name for name, _ in MOOD_WORDS)
 
-_NUMBER = r"(?<![\d.])(\d{1,4}(?:\.\d+)?)"
+_NUMBER = r"(?<![\d.])(\d+(?:\.\d+)?)"  # any size: "at 100000 BPM" is stated (and refused), not ignored
 _TEMPO_PATTERNS = (
     re.compile(_NUMBER + r"\s*-?\s*(?:bpm|b\.p\.m\.?|beats\s+per\s+minute)(?![a-z])", re.I),
     re.compile(r"\b(?:bpm|tempo)\s*(?:of|[:=]|at)?\s*" + _NUMBER + r"(?![\d.])", re.I),

@@ -26,6 +26,7 @@ from .validation import (
     check_generation_id,
     check_int,
     check_metadata,
+    check_prompt,
     check_optional_text,
     check_path,
     check_status,
@@ -123,7 +124,7 @@ def create_generation(
     if runner is not None and runner not in _RUNNERS:
         raise StorageValueError(f"runner must be one of {', '.join(_RUNNERS)} or None; got {runner!r}")
     generation = Generation(
-        prompt=check_text("prompt", prompt),
+        prompt=check_prompt(prompt),
         model_name=check_text("model_name", model_name, max_length=100),
         model_version=check_optional_text("model_version", model_version, max_length=50),
         duration_seconds=check_float("duration_seconds", duration_seconds, positive=True),

@@ -40,6 +40,18 @@ def check_text(name: str, value: Any, *, max_length: Optional[int] = None) -> st
     return stripped
 
 
+def check_prompt(value: Any) -> str:
+    """A prompt as :func:`services._text.clean_prompt` accepts it (at most 2,000 characters,
+    no control characters; line breaks and tabs become spaces)."""
+    from .._text import clean_prompt
+
+    check_text("prompt", value)
+    try:
+        return clean_prompt(value)
+    except ValueError as exc:
+        raise StorageValueError(str(exc)) from None
+
+
 def check_optional_text(name: str, value: Any, *, max_length: Optional[int] = None) -> Optional[str]:
     return None if value is None else check_text(name, value, max_length=max_length)
 

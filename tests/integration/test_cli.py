@@ -55,7 +55,7 @@ def test_generate_then_history_show_analyze_files(run, tmp_path):
     assert shown["id"] == generated["generation_id"]
     assert generated["job_id"] in run("show", generated["generation_id"][:8]).stdout  # the file path names it
 
-    analysis = json.loads(run("analyze", str(path), "--json").stdout)
+    (analysis,) = json.loads(run("analyze", str(path), "--json").stdout)  # always a list
     assert analysis["duration_seconds"] == pytest.approx(6.0, abs=1e-3)
     assert analysis["loudness_lufs"] == pytest.approx(generated["metadata"]["loudness_lufs"], abs=1e-6)
     table = run("analyze", str(path), str(path)).stdout

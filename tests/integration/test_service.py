@@ -173,6 +173,7 @@ def test_pages_follow_the_cursor_newest_first(service):
     ({"prompt": "   "}, "prompt"),
     ({"prompt": "techno at 1000 BPM"}, "prompt"),
     ({"prompt": "x" * 2001}, "prompt"),
+    ({"prompt": "dark \u001b[31mtechno"}, "prompt"),
     ({"prompt": "house", "duration": 0}, "duration"),
     ({"prompt": "house", "duration": 301}, "duration"),
     ({"prompt": "house", "duration": "long"}, "duration"),
