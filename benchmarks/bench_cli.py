@@ -82,7 +82,7 @@ def commands(folder: Path) -> Dict[str, List[str]]:
         "history": [dgx, "history"],
         "analyze": [dgx, "analyze", str(folder / "clip16.wav")],
         "--help": [dgx, "--help"],
-        "normalize": [dgx, "normalize", str(folder / "song3min.wav"), str(folder / OUTPUTS["normalize"])],
+        "normalize": [dgx, "normalize", str(folder / "song3min.wav"), str(folder / OUTPUTS["normalize"]), "--force"],
     }
     if ffmpeg_normalize and shutil.which("ffmpeg"):
         found["ffmpeg-normalize"] = [
