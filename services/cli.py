@@ -103,14 +103,41 @@ class _Progress:
             sys.stderr.flush()
 
 
+def _measured(value: str, confidence: Any) -> str:
+    """"124.1 BPM, conf. 0.97"; "none" where the analysis reported nothing."""
+    if value == "-":
+        return "none"
+    return value if confidence is None else f"{value}, conf. {confidence:.2f}"
+
+
+def _tempo_line(metadata: dict) -> str:
+    """"124.0 BPM (conf. 0.87)", or for a tempo the renderer used, "124.0 BPM (rendered;
+    measured 124.1 BPM, conf. 0.97)"."""
+    measured = metadata.get("measured")
+    if metadata.get("rendered") and isinstance(measured, dict):
+        heard = _measured(_fmt(measured.get("bpm"), ".1f", " BPM"), measured.get("bpm_confidence"))
+        return f"{_fmt(metadata.get('bpm'), '.1f', ' BPM')} (rendered; measured {heard})"
+    return _with_confidence(_fmt(metadata.get("bpm"), ".1f", " BPM"), metadata.get("bpm_confidence"))
+
+
+def _key_line(metadata: dict) -> str:
+    """"A minor (conf. 0.66)", or for a key the renderer used, "A minor (rendered; measured
+    A minor, conf. 0.71)"."""
+    measured = metadata.get("measured")
+    if metadata.get("rendered") and isinstance(measured, dict):
+        heard = _measured(measured.get("key") or "-", measured.get("key_confidence"))
+        return f"{metadata.get('key') or '-'} (rendered; measured {heard})"
+    return _with_confidence(metadata.get("key") or "-", metadata.get("key_confidence"))
+
+
 def _summary_lines(metadata: dict) -> List[str]:
     figures = [
         ("Duration", _fmt(metadata.get("duration_seconds"), ".2f", " s")),
         ("Loudness", _fmt(metadata.get("loudness_lufs"), ".1f", " LUFS")),
         ("True peak", _fmt(metadata.get("true_peak_dbtp"), ".1f", " dBTP")),
         ("Loudness range", _fmt(metadata.get("loudness_range_lu"), ".1f", " LU")),
-        ("Tempo", _with_confidence(_fmt(metadata.get("bpm"), ".1f", " BPM"), metadata.get("bpm_confidence"))),
-        ("Key", _with_confidence(metadata.get("key") or "-", metadata.get("key_confidence"))),
+        ("Tempo", _tempo_line(metadata)),
+        ("Key", _key_line(metadata)),
         ("Peak", _fmt(metadata.get("peak_amplitude"), ".3f")),
         ("Dynamic range", _fmt(metadata.get("dynamic_range_db"), ".1f", " dB")),
     ]

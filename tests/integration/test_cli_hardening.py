@@ -89,7 +89,9 @@ def test_generate_shows_confidences_and_absolute_json_paths(recorded):
     text = run("generate", "techno at 130 BPM", "--duration", "3", "--seed", "2").stdout
     tempo = next(line for line in text.splitlines() if line.startswith("Tempo:"))
     key = next(line for line in text.splitlines() if line.startswith("Key:"))
-    assert "BPM (conf. " in tempo and "(conf. " in key
+    # The procedural renderer's tempo and key are the track's, shown beside what was measured.
+    assert "130.0 BPM (rendered; measured " in tempo and "BPM, conf. " in tempo
+    assert "(rendered; measured " in key
 
 
 def test_history_keeps_one_line_per_record_and_the_prompt_as_the_engine_read_it(recorded):

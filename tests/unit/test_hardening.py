@@ -118,3 +118,17 @@ def test_a_meta_tensor_is_a_clear_error(tmp_path):
     with pytest.raises(AudioValidationError, match="'meta' device"):
         AudioExporter().export_wav(torch.zeros(2, 1000, device="meta"), tmp_path / "m.wav")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_summary_shows_rendered_values_beside_the_measured_ones():
+    from services.cli import _summary_lines
+
+    rendered = {"bpm": 124.0, "key": "A minor", "beats_per_bar": 4, "first_downbeat_seconds": 0.0,
+                "source": "procedural"}
+    lines = _summary_lines({"bpm": 124.0, "bpm_confidence": 1.0, "key": "A minor", "key_confidence": 1.0,
+                            "rendered": rendered, "measured": {"bpm": None, "bpm_confidence": 0.0,
+                                                               "key": "E minor", "key_confidence": 0.4}})
+    assert "Tempo:          124.0 BPM (rendered; measured none)" in lines
+    assert "Key:            A minor (rendered; measured E minor, conf. 0.40)" in lines
+    lines = _summary_lines({"bpm": 90.0, "bpm_confidence": 0.61, "key": None, "key_confidence": 0.0})
+    assert "Tempo:          90.0 BPM (conf. 0.61)" in lines and "Key:            -" in lines
