@@ -108,10 +108,9 @@ def render_file_name(template: str, *, job_id: str, bpm: Optional[float], key: O
                      bars: Optional[int] = None, preset: Optional[str] = None) -> str:
     """The file name (without extension) for ``template``: safe characters only
     (letters, digits, ``.``, ``_``, ``-``; "F#m" becomes "Fsharpm"), never empty."""
-    from .key_names import camelot_code, canonical_key
-    from .tags.record import TrackTags
+    from .key_names import camelot_code, short_key_name
 
-    short = TrackTags(key=key).key_short if key and canonical_key(key) else None
+    short = short_key_name(key)
     values = {
         "job_id": job_id,
         "bpm": "unknown-bpm" if bpm is None else f"{round(bpm):d}bpm",

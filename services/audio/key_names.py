@@ -2,7 +2,8 @@
 
 ``canonical_key("a min")`` -> "A minor"; ``canonical_key("8A")`` -> "A minor";
 ``camelot_code("A minor")`` -> "8A" (the wheel DJ software files keys by: numbers 1-12
-around the circle of fifths, A minor and B major; neighbours mix harmonically).
+around the circle of fifths, A minor and B major; neighbours mix harmonically);
+``short_key_name("F# minor")`` -> "F#m" (ID3 TKEY, INITIALKEY); ``tonic_pitch_class("A minor")`` -> 9.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Optional
 
 from .key import MAJOR_NAMES, MINOR_NAMES
 
-__all__ = ["camelot_code", "canonical_key"]
+__all__ = ["camelot_code", "canonical_key", "short_key_name", "tonic_pitch_class"]
 
 _LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _NAME = re.compile(
@@ -52,15 +53,36 @@ def canonical_key(text: str) -> Optional[str]:
     return _name(pitch_class % 12, minor)
 
 
-@lru_cache(maxsize=64)
-def camelot_code(key: Optional[str]) -> Optional[str]:
-    """The Camelot code ("8A" for A minor, "8B" for C major) of a key name; None if unknown."""
+def _parts(key: Optional[str]) -> Optional[tuple]:
+    """(tonic pitch class 0-11, minor?, tonic spelling) of a key name; None if unknown."""
     name = canonical_key(key) if isinstance(key, str) else None
     if name is None:
         return None
     tonic, mode = name.split(" ")
-    names = MINOR_NAMES if mode == "minor" else MAJOR_NAMES
-    pitch_class = names.index(tonic)
-    major_pitch_class = (pitch_class + 3) % 12 if mode == "minor" else pitch_class
+    minor = mode == "minor"
+    return (MINOR_NAMES if minor else MAJOR_NAMES).index(tonic), minor, tonic
+
+
+@lru_cache(maxsize=64)
+def camelot_code(key: Optional[str]) -> Optional[str]:
+    """The Camelot code ("8A" for A minor, "8B" for C major) of a key name; None if unknown."""
+    parts = _parts(key)
+    if parts is None:
+        return None
+    pitch_class, minor, _ = parts
+    major_pitch_class = (pitch_class + 3) % 12 if minor else pitch_class
     number = (7 * major_pitch_class + 8) % 12 or 12
-    return f"{number}{'A' if mode == 'minor' else 'B'}"
+    return f"{number}{'A' if minor else 'B'}"
+
+
+def tonic_pitch_class(key: Optional[str]) -> Optional[int]:
+    """The tonic's pitch class (0 = C ... 11 = B) of a key name; None if unknown."""
+    parts = _parts(key)
+    return None if parts is None else parts[0]
+
+
+def short_key_name(key: Optional[str]) -> Optional[str]:
+    """The short form DJ software and ID3 TKEY use: "Am", "F#m", "Bb" (major: the tonic
+    alone); None if unknown."""
+    parts = _parts(key)
+    return None if parts is None else parts[2] + ("m" if parts[1] else "")

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..key_names import camelot_code, canonical_key
+from ..key_names import camelot_code, canonical_key, short_key_name, tonic_pitch_class
 
 __all__ = ["LoopPoints", "TrackTags"]
 
@@ -72,10 +72,7 @@ class TrackTags:
     @property
     def key_short(self) -> Optional[str]:
         """ID3 TKEY / INITIALKEY form: "Am", "F#m", "Bb" (at most three characters)."""
-        if self.key is None:
-            return None
-        tonic, mode = self.key.split(" ")
-        return tonic + ("m" if mode == "minor" else "")
+        return short_key_name(self.key)
 
     @property
     def camelot(self) -> Optional[str]:
@@ -84,12 +81,7 @@ class TrackTags:
     @property
     def key_root_pitch_class(self) -> Optional[int]:
         """0 = C ... 11 = B, or None."""
-        if self.key is None:
-            return None
-        from ..key_names import _LETTERS
-
-        tonic = self.key.split(" ")[0]
-        return (_LETTERS[tonic[0]] + (1 if "#" in tonic else -1 if "b" in tonic else 0)) % 12
+        return tonic_pitch_class(self.key)
 
     @property
     def bpm_text(self) -> Optional[str]:
