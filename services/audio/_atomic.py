@@ -85,6 +85,15 @@ class PendingOutput:
         if self.handle.error is not None:
             raise name_path(self.handle.error, self.path)
 
+    def write_all(self, data: bytes) -> None:
+        """Write ``data`` (a whole encoded file or a part of one), checked; on failure the
+        temporary file is removed and the ``OSError`` names :attr:`path`."""
+        try:
+            self.handle.write(data)
+            self.check()
+        except BaseException as exc:
+            self.fail(exc)
+
     def fail(self, exc: BaseException) -> NoReturn:
         """Discard after ``exc`` stopped a writer; raise the write error behind it if any.
 

@@ -404,11 +404,7 @@ class AudioExporter:
 
             data = tag_encoded(data, plan.fmt.name, plan.tags.replace(loudness=report))
         pending = PendingOutput(path)
-        try:
-            pending.handle.write(data)
-            pending.check()
-        except BaseException as exc:
-            pending.fail(exc)
+        pending.write_all(data)
         delivered = {"format": plan.fmt.name, "encoding": plan.encoding, "sample_rate": out_rate,
                      "frames": int(frames), "loudness": report}
         if plan.peaks_samples_per_pixel:
@@ -576,12 +572,14 @@ class AudioExporter:
 
     def get_info(self) -> dict:
         """The exporter's configuration (the spec's keys plus the ceiling and worker count)."""
+        from .formats import FORMAT_NAMES
+
         return {
             "target_lufs": self.target_lufs,
             "normalization_available": True,
             "normalization_enabled": self.normalization_enabled,
             "supported_bit_depths": list(SUPPORTED_BIT_DEPTHS),
-            "supported_formats": ["wav", "flac", "mp3", "opus", "ogg"],
+            "supported_formats": list(FORMAT_NAMES),
             "true_peak_ceiling": self.true_peak_ceiling,
             "max_workers": self.max_workers,
         }

@@ -31,6 +31,7 @@ from ..errors import AudioValidationError
 
 __all__ = [
     "FORMATS",
+    "FORMAT_NAMES",
     "MP3_MODES",
     "OutputFormat",
     "check_channels",

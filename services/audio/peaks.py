@@ -112,11 +112,7 @@ def write_peaks_beside(path: Any, audio: np.ndarray, sample_rate: int, samples_p
     written = []
     for target, payload in zip(peaks_paths_for(path), (json.dumps(document).encode(), peaks_dat(document))):
         pending = PendingOutput(target)
-        try:
-            pending.handle.write(payload)
-        except BaseException:
-            pending.discard()
-            raise
+        pending.write_all(payload)
         pending.commit()
         written.append(str(target))
     return tuple(written)
