@@ -268,7 +268,7 @@ def _estimate(envelope: np.ndarray, frame_rate: float, hint: float | None) -> Te
     chosen = int(np.argmax([level.score for level in levels]))
     if hint is not None:
         chosen = _nearest_supported(levels, chosen, 60.0 * frame_rate / hint)
-    fitted, _ = _fit_period(onset, levels[chosen].period, envelope.astype(np.float64))
+    fitted = _fit_period(onset, levels[chosen].period, envelope.astype(np.float64))
     bpm = 60.0 * frame_rate / fitted
     gap = _score_gap(levels, chosen)
     if hint is not None and abs(math.log2(bpm / hint)) < _HINT_CONFIRMS:
@@ -378,18 +378,17 @@ def _smooth(curve: np.ndarray, sigma: float = 1.5) -> np.ndarray:
     return np.convolve(curve, kernel / kernel.sum(), mode="same")
 
 
-def _fit_period(onset: np.ndarray, period: float, raw: np.ndarray) -> tuple[float, float]:
+def _fit_period(onset: np.ndarray, period: float, raw: np.ndarray) -> float:
     """Refine ``period`` (frames) by regression of onset peak times on beat numbers.
 
     Peaks are found on ``onset`` (local mean removed) and timed on the raw envelope,
     whose peaks are not clipped, by the centroid of the five frames around them.
 
-    Returns the fitted period and a quality in [0, 1] (share of beats carrying an onset).
+    Returns the fitted period (frames).
     """
     profile = _phase_profile(onset, period)
     phase = float(np.argmax(profile)) * period / len(profile)
     fitted = period
-    quality = 0.0
     # Coarse to fine: fit the first _FIT_SPAN_BEATS beats, then twice as many with the
     # refined period, until the whole clip is covered and three fits were made there.
     # Predicting beats across a long clip from the autocorrelation's period alone lets
@@ -435,8 +434,7 @@ def _fit_period(onset: np.ndarray, period: float, raw: np.ndarray) -> tuple[floa
         if not 0.9 * period < slope < 1.1 * period:
             break
         fitted, phase = slope, intercept
-        quality = len(k) / count
-    return fitted, quality
+    return fitted
 
 
 def _sub_frame(curve: np.ndarray, centre: np.ndarray) -> np.ndarray:
