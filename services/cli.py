@@ -309,16 +309,15 @@ def _history_exists() -> bool:
 
 def _cmd_history(args: argparse.Namespace) -> int:
     dicts = _history_from_sqlite(args)
-    if dicts is None:  # PostgreSQL, a schema to migrate or a job to recover: SQLAlchemy
-        _recover_quietly()
+    if dicts is None and not _history_exists():  # nothing recorded: reading must not create the history
+        dicts = []
+    elif dicts is None:  # PostgreSQL, a schema to migrate or a job to recover: SQLAlchemy
+        _recover_existing()
         from .storage import get_all_generations, get_session
 
-        if not _history_exists():  # nothing recorded: reading must not create the history
-            dicts = []
-        else:
-            with get_session(readonly=True) as session:
-                generations = get_all_generations(session, limit=args.limit, offset=args.offset, status=args.status)
-                dicts = [g.to_dict() for g in generations]
+        with get_session(readonly=True) as session:
+            generations = get_all_generations(session, limit=args.limit, offset=args.offset, status=args.status)
+            dicts = [g.to_dict() for g in generations]
     rows = [_generation_row(data) for data in dicts]
     if args.json:
         _print_json(dicts)
@@ -721,8 +720,12 @@ _RECOVERING_COMMANDS = ("generate", "show")
 
 def _recover_quietly() -> None:
     """Recover interrupted jobs of an existing history (never creates one)."""
-    if not _history_exists():
-        return
+    if _history_exists():
+        _recover_existing()
+
+
+def _recover_existing() -> None:
+    """Re-queue or fail the jobs whose process died, saying so on stderr."""
     from .jobs.recovery import recover_jobs
 
     for action in recover_jobs():

@@ -110,9 +110,8 @@ def submit_generation(
     from .errors import QueueFullError
     from .generation import MusicGenerationEngine
     from .jobs.events import announce, publish
-    from .storage import count_generations, create_generation, get_session
-
     from ._text import clean_prompt
+    from .storage import count_generations, create_generation, get_session
 
     engine = engine or MusicGenerationEngine()
     prompt_spec = engine.validate_request(prompt, duration, seed)  # raises before any record
@@ -182,10 +181,11 @@ def _check_loop_fits(options, prompt_spec: Any, duration: float) -> None:
     bpm = getattr(prompt_spec, "bpm", None)
     if not options.loop_bars or not bpm:
         return
+    from .audio.loops import loop_seconds
     from .errors import GenerationRequestError
 
     beats = getattr(prompt_spec, "beats_per_bar", None) or 4
-    needed = options.loop_bars * beats * 60.0 / bpm
+    needed = loop_seconds(options.loop_bars, bpm, beats)
     if needed > float(duration):
         raise GenerationRequestError(
             f"loop_bars is {options.loop_bars}: {options.loop_bars} bars need {needed:.2f} s at {bpm:g} BPM ({beats} beats a bar); "
@@ -296,7 +296,7 @@ def run_generation(
     seed = request.get("seed")
     bit_depth = request.get("bit_depth", "PCM_16")
     output_path = Path(job["file_path"])
-    written = [output_path]  # where this run writes: the job's path, or its templated name
+    target = output_path  # where this run writes: the job's path, or its templated name
     engine = engine or MusicGenerationEngine()
     prompt_spec = engine.validate_request(job["prompt"], duration, seed)
 
@@ -328,14 +328,13 @@ def run_generation(
         if options.name_template:
             name = render_file_name(options.name_template, job_id=job_id, bpm=tags.bpm, key=tags.key,
                                     bars=options.loop_bars, preset=options.preset)
-            templated = output_path.with_name(name + options.extension)
-            if templated != output_path and templated.exists():
-                templated = output_path.with_name(f"{name}_{job_id}{options.extension}")
-            written[0] = templated
+            target = output_path.with_name(name + options.extension)
+            if target != output_path and target.exists():
+                target = output_path.with_name(f"{name}_{job_id}{options.extension}")
         step("export")
         exporter = exporter or AudioExporter()
         export = exporter.export(
-            audio, written[0], sample_rate=rate, bit_depth=bit_depth, preset=options.preset, tags=tags,
+            audio, target, sample_rate=rate, bit_depth=bit_depth, preset=options.preset, tags=tags,
             dither=options.dither, mp3_mode=options.mp3_mode, peaks_samples_per_pixel=options.peaks,
         )
         metadata = _metadata(analysis, export, audio)
@@ -367,7 +366,7 @@ def run_generation(
     except LeaseLostError:
         raise  # the job (and its path) belong to another run now: touch nothing
     except BaseException as exc:
-        _end_run(generation_id, owner, written[0], exc, database_url)
+        _end_run(generation_id, owner, target, exc, database_url)
         raise
 
     return TrackResult(
@@ -464,13 +463,12 @@ def _generate(engine: Any, prompt: str, duration: float, seed: Optional[int]):
 def _end_run(generation_id: str, owner: str, output_path: Path, exc: BaseException, database_url) -> None:
     """Record how a run stopped (cancelled, re-queued or failed) and remove its file, if
     this process still holds the job."""
+    from .audio.peaks import peaks_paths_for
     from .errors import JobCancelledError, JobInterruptedError, LeaseLostError
     from .jobs import lifecycle
     from .jobs.events import changing
     from .jobs.recovery import remove_job_file
     from .storage import fail_generation
-
-    from .audio.peaks import peaks_paths_for
 
     try:
         with changing(generation_id, database_url) as session:

@@ -7,7 +7,9 @@ from typing import Any, Dict, List, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .._text import MAX_PROMPT_CHARS  # one limit for every entry point
-
+from ..audio.delivery import MAX_PEAKS_SAMPLES_PER_PIXEL
+from ..audio.formats import FORMAT_NAMES, MP3_MODES
+from ..audio.loops import MAX_LOOP_BARS
 from ..audio.presets import PRESETS
 
 __all__ = [
@@ -26,7 +28,8 @@ __all__ = [
 ]
 
 BitDepth = Literal["PCM_16", "PCM_24", "PCM_32", "FLOAT"]
-OutputFormat = Literal["wav", "flac", "mp3", "opus", "ogg"]
+OutputFormat = Literal[FORMAT_NAMES]  # type: ignore[valid-type]
+Mp3Mode = Literal[MP3_MODES]  # type: ignore[valid-type]
 PresetName = Literal[PRESETS]  # type: ignore[valid-type]
 Status = Literal["pending", "processing", "completed", "failed", "cancelled"]
 
@@ -43,12 +46,12 @@ class GenerationRequest(BaseModel):
     bit_depth: BitDepth = "PCM_16"
     format: OutputFormat = Field("wav", description="the file's format (and extension)")
     preset: Optional[PresetName] = Field(None, description="destination loudness and true-peak ceiling")
-    mp3_mode: Literal["CBR_320", "V0"] = "CBR_320"
+    mp3_mode: Mp3Mode = "CBR_320"
     dither: bool = Field(True, description="TPDF dither for PCM_16")
-    loop_bars: Optional[int] = Field(None, ge=1, le=64, description="exactly N bars, seamless when repeated")
+    loop_bars: Optional[int] = Field(None, ge=1, le=MAX_LOOP_BARS, description="exactly N bars, seamless when repeated")
     name_template: Optional[str] = Field(None, min_length=1, max_length=200, examples=["{job_id}_{bpm}_{key}"],
                                          description="file name from {job_id} {bpm} {key} {camelot} {bars} {preset}")
-    peaks: Optional[int] = Field(None, ge=1, le=1 << 20,
+    peaks: Optional[int] = Field(None, ge=1, le=MAX_PEAKS_SAMPLES_PER_PIXEL,
                                  description="also write waveform peaks beside the file, samples per pixel")
 
     def delivery(self) -> Dict[str, Any]:

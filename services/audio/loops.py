@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import AudioValidationError
 from .tags.record import LoopPoints
 
-__all__ = ["CROSSFADE_SECONDS", "loop_frames", "make_loop", "validate_loop_bars"]
+__all__ = ["CROSSFADE_SECONDS", "loop_frames", "loop_seconds", "make_loop", "validate_loop_bars"]
 
 CROSSFADE_SECONDS = 0.010
 MAX_LOOP_BARS = 64
@@ -33,9 +33,14 @@ def validate_loop_bars(value: Any, field: str = "loop_bars") -> int:
     return int(value)
 
 
+def loop_seconds(bars: int, bpm: float, beats_per_bar: int = 4) -> float:
+    """Seconds in ``bars`` bars of ``beats_per_bar`` beats at ``bpm`` BPM."""
+    return bars * beats_per_bar * 60.0 / bpm
+
+
 def loop_frames(bars: int, bpm: float, sample_rate: int, beats_per_bar: int = 4) -> int:
     """Samples per channel in ``bars`` bars of ``beats_per_bar`` beats at ``bpm`` BPM."""
-    return int(round(bars * beats_per_bar * 60.0 / bpm * sample_rate))
+    return int(round(loop_seconds(bars, bpm, beats_per_bar) * sample_rate))
 
 
 def make_loop(
